@@ -1,0 +1,48 @@
+# azdurable build, test and lint entry points. `make test` is what CI runs.
+
+GO ?= go
+# staticcheck 2026.2.2; the module proxy serves only the semver tags.
+STATICCHECK_VERSION ?= v0.8.2
+AZURITE_DIR := test/azurite
+AZURITE_BIN := $(AZURITE_DIR)/node_modules/.bin/azurite
+COVERPROFILE ?= coverage.out
+
+.PHONY: all test vet lint fmt-check staticcheck cover demo azurite azurite-deps
+
+all: lint test
+
+# Install the pinned Azurite once (the Go test helper can also do this itself,
+# under a file lock, but doing it here keeps the test timings clean).
+azurite-deps:
+	@if [ ! -x $(AZURITE_BIN) ]; then \
+		echo "npm ci --prefix $(AZURITE_DIR)"; \
+		npm ci --prefix $(AZURITE_DIR) --no-audit --no-fund; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+# The Go tests start (and stop) Azurite themselves through test/azurite.
+test: azurite-deps vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fmt-check:
+	@out="$$(find . -name '*.go' -not -path '*/node_modules/*' -not -path './.git/*' -print0 | xargs -0 -r gofmt -l)"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+lint: fmt-check vet staticcheck
+
+cover: azurite-deps
+	$(GO) test -count=1 -covermode=atomic -coverprofile=$(COVERPROFILE) ./...
+	@$(GO) tool cover -func=$(COVERPROFILE) | tail -n 1
+
+demo: azurite-deps
+	$(GO) run ./cmd/demo
+
+# Azurite in the foreground on the default ports 10000/10001/10002 (so
+# UseDevelopmentStorage=true works), data in test/azurite/.data. Ctrl-C stops it.
+azurite: azurite-deps
+	$(AZURITE_DIR)/start.sh --foreground

@@ -1,0 +1,158 @@
+package azprovider
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+)
+
+// Stats returns how many storage operations the provider has issued, by kind
+// (a snapshot). A call counts once however often the SDK retried it. Kinds:
+//
+//	table.batch  entity group transaction (a commit)
+//	table.read   point read of one entity
+//	table.query  one page of a range query
+//	table.write  insert, update, upsert or merge of one entity
+//	table.delete delete of one entity
+//	table.create, table.drop  create or delete the table
+//	queue.put, queue.get, queue.update, queue.delete  message operations
+//	queue.peek, queue.clear, queue.create, queue.drop, queue.props
+//	blob.put, blob.get, blob.delete, blob.list, blob.lease
+//	blob.container-create, blob.container-drop
+//
+// They are meant to become metrics.
+func (p *Provider) Stats() map[string]int64 {
+	return p.stats.snapshot()
+}
+
+type opStats struct {
+	m sync.Map // kind → *atomic.Int64
+}
+
+func (s *opStats) add(kind string) {
+	v, ok := s.m.Load(kind)
+	if !ok {
+		v, _ = s.m.LoadOrStore(kind, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Add(1)
+}
+
+func (s *opStats) snapshot() map[string]int64 {
+	out := map[string]int64{}
+	s.m.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+// countingPolicy is a per-call pipeline policy on every client: it counts
+// the call by kind and, for entity group transactions, hands the response
+// body to the caller (the SDK drops the per-operation ETags and error index
+// that the commit needs).
+type countingPolicy struct {
+	service string
+	stats   *opStats
+}
+
+type captureKey struct{}
+
+// batchCapture receives the response of a transaction submitted with its context.
+type batchCapture struct {
+	status int
+	body   []byte
+}
+
+func withCapture(ctx context.Context, c *batchCapture) context.Context {
+	return context.WithValue(ctx, captureKey{}, c)
+}
+
+func (c *countingPolicy) Do(req *policy.Request) (*http.Response, error) {
+	raw := req.Raw()
+	c.stats.add(opKind(c.service, raw))
+	resp, err := req.Next()
+	if err == nil {
+		if cp, ok := raw.Context().Value(captureKey{}).(*batchCapture); ok && strings.HasSuffix(raw.URL.Path, "/$batch") {
+			cp.status = resp.StatusCode
+			cp.body, _ = runtime.Payload(resp)
+		}
+	}
+	return resp, err
+}
+
+// opKind classifies a request of one of the three services.
+func opKind(service string, r *http.Request) string {
+	path, q, m := r.URL.Path, r.URL.Query(), r.Method
+	switch service {
+	case "table":
+		switch {
+		case strings.HasSuffix(path, "/$batch"):
+			return "table.batch"
+		case strings.HasSuffix(path, "/Tables") && m == http.MethodPost:
+			return "table.create"
+		case strings.Contains(path, "/Tables('"):
+			return "table.drop"
+		case strings.HasSuffix(path, "/Tables"):
+			return "table.list"
+		case m == http.MethodGet && strings.Contains(path, "(PartitionKey="):
+			return "table.read"
+		case m == http.MethodGet:
+			return "table.query"
+		case m == http.MethodDelete:
+			return "table.delete"
+		default:
+			return "table.write"
+		}
+	case "queue":
+		if strings.Contains(path, "/messages") {
+			switch {
+			case m == http.MethodPost:
+				return "queue.put"
+			case m == http.MethodGet && q.Get("peekonly") == "true":
+				return "queue.peek"
+			case m == http.MethodGet:
+				return "queue.get"
+			case m == http.MethodPut:
+				return "queue.update"
+			case m == http.MethodDelete && q.Get("popreceipt") != "":
+				return "queue.delete"
+			case m == http.MethodDelete:
+				return "queue.clear"
+			}
+		}
+		switch m {
+		case http.MethodPut:
+			return "queue.create"
+		case http.MethodDelete:
+			return "queue.drop"
+		}
+		return "queue.props"
+	case "blob":
+		if q.Get("restype") == "container" {
+			switch {
+			case q.Get("comp") == "list":
+				return "blob.list"
+			case m == http.MethodPut:
+				return "blob.container-create"
+			case m == http.MethodDelete:
+				return "blob.container-drop"
+			}
+			return "blob.container-props"
+		}
+		switch {
+		case q.Get("comp") == "lease":
+			return "blob.lease"
+		case m == http.MethodPut:
+			return "blob.put"
+		case m == http.MethodDelete:
+			return "blob.delete"
+		}
+		return "blob.get"
+	}
+	return service + ".other"
+}

@@ -1,0 +1,183 @@
+package azprovider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
+
+	"github.com/azdurable/azdurable/core"
+)
+
+// Work items: one ActivityTask per message of <hub>-workitems, with its
+// input (spilled to a blob with the rest of the task when large). The lock
+// is the message's visibility; renewing it returns a new pop receipt, which
+// the work item keeps.
+
+const workItemFormat = 1
+
+type workItemDoc struct {
+	V    int                `json:"v"`
+	Task *core.ActivityTask `json:"task"`
+}
+
+func decodeWorkItem(b []byte) (*core.ActivityTask, error) {
+	var doc workItemDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("decode work item: %w", err)
+	}
+	if doc.V != workItemFormat {
+		return nil, fmt.Errorf("decode work item: unsupported format version %d (this build reads %d)", doc.V, workItemFormat)
+	}
+	if doc.Task == nil || doc.Task.InstanceID == "" || doc.Task.Name == "" {
+		return nil, errors.New("decode work item: missing task, instance or name")
+	}
+	return doc.Task, nil
+}
+
+// EnqueueActivities puts activities on the shared work-item queue. They
+// are all checked before any is enqueued.
+func (p *Provider) EnqueueActivities(ctx context.Context, tasks []*core.ActivityTask) error {
+	bodies := make([][]byte, len(tasks))
+	for i, t := range tasks {
+		if t == nil {
+			continue
+		}
+		if err := core.ValidateInstanceID(t.InstanceID, 0); err != nil {
+			return err
+		}
+		if err := p.checkPayload(fmt.Sprintf("input of activity %q (instance %q, task %d)", t.Name, t.InstanceID, t.TaskID), t.Input); err != nil {
+			return err
+		}
+		b, err := json.Marshal(workItemDoc{V: workItemFormat, Task: t})
+		if err != nil {
+			return fmt.Errorf("%w: activity %q of instance %q: %v", core.ErrInvalidInput, t.Name, t.InstanceID, err)
+		}
+		bodies[i] = b
+	}
+	return parallel(len(tasks), maxParallel, func(i int) error {
+		if bodies[i] == nil {
+			return nil
+		}
+		text, blob, err := p.queueText(ctx, bodies[i], "w", time.Time{})
+		if err != nil {
+			return err
+		}
+		if err := p.enqueue(ctx, p.work, p.workQueueName(), text, 0); err != nil {
+			if blob != "" {
+				p.deleteBlobs(ctx, []string{blob})
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// FetchActivity takes one work item off the queue, locked for lock, or
+// returns nil when there is none. Undecodable items are dead-lettered.
+func (p *Provider) FetchActivity(ctx context.Context, lock time.Duration) (*core.ActivityWorkItem, error) {
+	for range 8 {
+		fs, err := p.dequeue(ctx, p.work, p.workQueueName(), -1, 1, lock)
+		if err != nil || len(fs) == 0 {
+			return nil, err
+		}
+		f := fs[0]
+		if f.err == nil {
+			t, err := decodeWorkItem(f.body)
+			if err == nil {
+				return &core.ActivityWorkItem{Task: t, DequeueCount: f.count, Receipt: f.rc}, nil
+			}
+			f.err = err
+		}
+		if err := p.deadLetterFetched(ctx, []*fetched{f}); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func itemReceipt(item *core.ActivityWorkItem) (*receipt, error) {
+	if item == nil {
+		return nil, fmt.Errorf("%w: nil work item", core.ErrInvalidInput)
+	}
+	rc, ok := item.Receipt.(*receipt)
+	if !ok || rc == nil {
+		return nil, fmt.Errorf("%w: work item without a receipt of this provider", core.ErrInvalidInput)
+	}
+	return rc, nil
+}
+
+// RenewActivity extends the lock; core.ErrLockLost when the item is gone or
+// was fetched again after its lock expired.
+func (p *Provider) RenewActivity(ctx context.Context, item *core.ActivityWorkItem, lock time.Duration) error {
+	rc, err := itemReceipt(item)
+	if err != nil {
+		return err
+	}
+	resp, err := rc.queue.UpdateMessage(ctx, rc.id, rc.popReceipt(), rc.text, &azqueue.UpdateMessageOptions{VisibilityTimeout: ptr(visibility(lock, 1))})
+	switch {
+	case err == nil:
+		rc.setPop(deref(resp.PopReceipt))
+		return nil
+	case lostLock(err):
+		return fmt.Errorf("%w: work item %q (activity %q of instance %q)", core.ErrLockLost, rc.id, item.Task.Name, item.Task.InstanceID)
+	default:
+		return p.storageErr("renew work item", "queue "+rc.queueName, err)
+	}
+}
+
+// CompleteActivity durably sends the result to the instance's partition,
+// then deletes the work item. core.ErrLockLost when the item was gone or
+// fetched again: the result was sent all the same, and the instance drops
+// the duplicate of the item's next run.
+func (p *Provider) CompleteActivity(ctx context.Context, item *core.ActivityWorkItem, result *core.Message) error {
+	rc, err := itemReceipt(item)
+	if err != nil {
+		return err
+	}
+	if result != nil {
+		if err := p.SendMessages(ctx, []*core.Message{result}); err != nil {
+			return err
+		}
+	}
+	_, err = rc.queue.DeleteMessage(ctx, rc.id, rc.popReceipt(), nil)
+	switch {
+	case err == nil:
+		if rc.blob != "" {
+			p.deleteBlobs(ctx, []string{rc.blob})
+		}
+		return nil
+	case lostLock(err):
+		return fmt.Errorf("%w: work item %q (activity %q of instance %q)", core.ErrLockLost, rc.id, item.Task.Name, item.Task.InstanceID)
+	default:
+		return p.storageErr("delete work item", "queue "+rc.queueName, err)
+	}
+}
+
+// AbandonActivity makes the work item visible again after delay.
+func (p *Provider) AbandonActivity(ctx context.Context, item *core.ActivityWorkItem, delay time.Duration) error {
+	rc, err := itemReceipt(item)
+	if err != nil {
+		return err
+	}
+	return p.release(ctx, rc, delay)
+}
+
+// DeadLetterActivity moves the work item to the dead-letter store.
+func (p *Provider) DeadLetterActivity(ctx context.Context, item *core.ActivityWorkItem, reason string) error {
+	rc, err := itemReceipt(item)
+	if err != nil {
+		return err
+	}
+	dl := &deadLetterRecord{kind: dlActivity, partition: -1, reason: reason, dequeueCount: item.DequeueCount, text: rc.text, blob: rc.blob}
+	if item.Task != nil {
+		dl.instanceID = item.Task.InstanceID
+	}
+	if err := p.writeDeadLetter(ctx, dl); err != nil {
+		return err
+	}
+	return p.deleteMessage(ctx, rc, false)
+}

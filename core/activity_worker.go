@@ -1,0 +1,198 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"time"
+)
+
+func (r *Runtime) tryActivitySlot() bool {
+	select {
+	case r.activitySlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *Runtime) releaseActivitySlot() { <-r.activitySlots }
+
+// runLocal runs an activity of partition p on this host and delivers its
+// result to the partition in memory. If the partition has moved by then, the
+// result is dropped: the activity row stays and the new owner runs it again.
+func (r *Runtime) runLocal(p int, t *ActivityTask) {
+	r.stats.activitiesLocal.Add(1)
+	r.bg.Add(1)
+	r.busy.Add(1)
+	go func() {
+		defer r.bg.Done()
+		defer r.busy.Add(-1)
+		defer r.releaseActivitySlot()
+		ctx, cancel := r.activityContext(t)
+		defer cancel()
+		labels := pprof.Labels("partition", strconv.Itoa(p), "kind", "activity", "activity", t.Name)
+		var msg *Message
+		pprof.Do(ctx, labels, func(ctx context.Context) { msg = r.execute(ctx, t) })
+		if r.baseCtx.Err() != nil {
+			return
+		}
+		if w := r.worker(p); w != nil {
+			w.deliver(msg)
+		}
+	}()
+}
+
+func (r *Runtime) activityContext(t *ActivityTask) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.baseCtx)
+	k := activityKey{t.InstanceID, t.ExecutionID, t.TaskID}
+	r.mu.Lock()
+	r.running[k] = cancel
+	r.mu.Unlock()
+	return ctx, func() {
+		r.mu.Lock()
+		delete(r.running, k)
+		r.mu.Unlock()
+		cancel()
+	}
+}
+
+// cancelRunning cancels an activity the orchestration no longer wants, if it runs here.
+func (r *Runtime) cancelRunning(t *ActivityTask) {
+	r.mu.Lock()
+	cancel := r.running[activityKey{t.InstanceID, t.ExecutionID, t.TaskID}]
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// execute runs the activity function and returns the result message.
+func (r *Runtime) execute(ctx context.Context, t *ActivityTask) *Message {
+	out, err := r.call(ctx, t)
+	if err == nil {
+		err = checkPayload(fmt.Sprintf("result of activity %q", t.Name), out, r.p.Limits().MaxPayloadBytes)
+	}
+	ev := &Event{Seq: -1, TaskID: t.TaskID, Time: r.clock.Now()}
+	if err != nil {
+		ev.Kind, ev.Failure = EventActivityFailed, NewFailure(err)
+	} else {
+		ev.Kind, ev.Data = EventActivityCompleted, out
+	}
+	return &Message{ID: deterministicID(t.InstanceID, t.ExecutionID, "result", strconv.FormatInt(t.TaskID, 10)),
+		InstanceID: t.InstanceID, ExecutionID: t.ExecutionID, Event: ev}
+}
+
+func (r *Runtime) call(ctx context.Context, t *ActivityTask) (out []byte, err error) {
+	fn, _, err := r.opts.Registry.activity(t.Name, t.Version)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Value: fmt.Sprint(p), Stack: string(debug.Stack())}
+		}
+	}()
+	return fn(&activityContext{Context: ctx, task: t, codec: r.opts.Codec, logger: r.log}, t.Input)
+}
+
+// pollActivities serves the shared work-item queue.
+func (r *Runtime) pollActivities() {
+	defer r.bg.Done()
+	o := &r.opts
+	interval := o.PollMinInterval
+	for !r.stopping.Load() {
+		select {
+		case r.activitySlots <- struct{}{}:
+		case <-r.baseCtx.Done():
+			return
+		}
+		item, err := r.p.FetchActivity(r.baseCtx, o.ActivityLockDuration)
+		if err != nil || item == nil {
+			r.releaseActivitySlot()
+			if err != nil && r.baseCtx.Err() == nil {
+				r.log.Warn().Err(err).Msg("fetch activity work item")
+			}
+			interval = min(max(interval*2, o.PollMinInterval), o.PollMaxInterval)
+			if !r.sleep(r.runCtx, interval) {
+				return
+			}
+			continue
+		}
+		interval = o.PollMinInterval
+		r.stats.activitiesRemote.Add(1)
+		r.bg.Add(1)
+		r.busy.Add(1)
+		go func() {
+			defer r.bg.Done()
+			defer r.busy.Add(-1)
+			defer r.releaseActivitySlot()
+			r.runWorkItem(item)
+		}()
+	}
+}
+
+func (r *Runtime) runWorkItem(item *ActivityWorkItem) {
+	t := item.Task
+	ctx := r.baseCtx
+	log := r.log.With().Str("instance", t.InstanceID).Str("activity", t.Name).Int64("task", t.TaskID).Logger()
+	if item.DequeueCount > r.opts.MaxDequeueCount {
+		reason := fmt.Sprintf("poison: work item delivered %d times", item.DequeueCount)
+		failure := &Failure{Kind: KindConfiguration, Type: FailureTypePoison,
+			Message: fmt.Sprintf("activity %q (task %d) was dead-lettered: %s", t.Name, t.TaskID, reason)}
+		msg := &Message{ID: deterministicID(t.InstanceID, t.ExecutionID, "result", strconv.FormatInt(t.TaskID, 10)),
+			InstanceID: t.InstanceID, ExecutionID: t.ExecutionID,
+			Event: &Event{Seq: -1, Kind: EventActivityFailed, TaskID: t.TaskID, Time: r.clock.Now(), Failure: failure}}
+		if err := r.p.SendMessages(ctx, []*Message{msg}); err != nil {
+			log.Warn().Err(err).Msg("report poison work item")
+			return
+		}
+		if err := r.p.DeadLetterActivity(ctx, item, reason); err != nil {
+			log.Warn().Err(err).Msg("dead-letter work item")
+		}
+		r.stats.deadLettered.Add(1)
+		return
+	}
+	if !r.opts.Registry.HasActivity(t.Name, t.Version) {
+		if err := r.p.AbandonActivity(ctx, item, unregisteredRetry); err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Msg("abandon unregistered work item")
+		}
+		return
+	}
+	actx, cancel := r.activityContext(t)
+	defer cancel()
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		every := r.opts.ActivityLockDuration / 3
+		for r.sleep(actx, every) {
+			if err := r.p.RenewActivity(actx, item, r.opts.ActivityLockDuration); err != nil {
+				if errors.Is(err, ErrLockLost) {
+					log.Warn().Err(err).Msg("activity lock lost; cancelling")
+					cancel()
+					return
+				}
+				log.Warn().Err(err).Msg("renew activity lock")
+			}
+		}
+	}()
+	var msg *Message
+	labels := pprof.Labels("partition", strconv.Itoa(t.Partition), "kind", "activity", "activity", t.Name)
+	pprof.Do(actx, labels, func(ctx context.Context) { msg = r.execute(ctx, t) })
+	cancel()
+	<-renewed
+	if r.baseCtx.Err() != nil {
+		abandonCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		_ = r.p.AbandonActivity(abandonCtx, item, 0)
+		return
+	}
+	if err := r.p.CompleteActivity(ctx, item, msg); err != nil {
+		log.Warn().Err(err).Msg("complete work item; it will run again")
+		return
+	}
+	r.wake(r.p.PartitionOf(t.InstanceID))
+}

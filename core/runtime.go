@@ -1,0 +1,333 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Runtime runs orchestrations and activities on this host: episodes for the
+// partitions it owns, activities on the owner or from the shared work-item
+// queue, and timers in memory.
+type Runtime struct {
+	opts   Options
+	p      Provider
+	log    zerolog.Logger
+	clock  Clock
+	engine *engineConfig
+	cache  *executorCache
+	hub    *completionHub
+
+	activitySlots chan struct{}
+
+	mu      sync.Mutex
+	workers map[int]*partitionWorker
+	running map[activityKey]context.CancelFunc
+
+	startOnce sync.Once
+	started   atomic.Bool
+	stopping  atomic.Bool
+	baseCtx   context.Context // lives until Shutdown ends; parent of all work
+	cancelAll context.CancelFunc
+	runCancel context.CancelFunc // stops Ownership.Run
+	runCtx    context.Context
+	drainCtx  atomic.Pointer[context.Context]
+	ownDone   chan error
+	bg        sync.WaitGroup // activity poller, host publisher, local activities
+
+	stats runtimeStats
+	// busy counts work in flight (batches, activities, re-queues), so that
+	// Idle can tell when nothing moves; the tester advances virtual time then.
+	busy atomic.Int64
+}
+
+type activityKey struct {
+	instance, execution string
+	task                int64
+}
+
+// runtimeStats are counters for tests and metrics.
+type runtimeStats struct {
+	episodes, cacheHits, cacheMisses, conflicts, activitiesLocal, activitiesOffloaded, activitiesRemote atomic.Int64
+	deliveredInMemory, deadLettered                                                                     atomic.Int64
+}
+
+// RuntimeStats is a snapshot of the runtime's counters.
+type RuntimeStats struct {
+	Episodes            int64 // episodes committed
+	CacheHits           int64 // episodes that continued a cached executor
+	CacheMisses         int64 // episodes that loaded and replayed history
+	Conflicts           int64 // commits rejected by their token
+	ActivitiesLocal     int64 // activities run on the owning host
+	ActivitiesOffloaded int64 // activities sent to the work-item queue
+	ActivitiesRemote    int64 // work items this host ran from the queue
+	DeliveredInMemory   int64 // messages delivered between local partitions without the provider
+	DeadLettered        int64 // messages dead-lettered as poison
+	CachedInstances     int   // instances in the executor cache now
+}
+
+// NewRuntime checks the options and returns a runtime that is not started yet.
+func NewRuntime(o Options) (*Runtime, error) {
+	opts, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cacheSize := opts.ExecutorCacheSize
+	maxEvents, maxBytes := opts.MaxHistoryEvents, opts.MaxHistoryBytes
+	if maxEvents < 0 {
+		maxEvents = 0
+	}
+	if maxBytes < 0 {
+		maxBytes = 0
+	}
+	r := &Runtime{
+		opts:  opts,
+		p:     opts.Provider,
+		log:   opts.Logger.With().Str("host", opts.HostID).Logger(),
+		clock: opts.Clock,
+		engine: &engineConfig{registry: opts.Registry, codec: opts.Codec, logger: *opts.Logger,
+			maxHistoryEvents: maxEvents, maxHistoryBytes: maxBytes},
+		cache:         newExecutorCache(cacheSize),
+		hub:           newCompletionHub(),
+		activitySlots: make(chan struct{}, opts.ActivityConcurrency),
+		workers:       map[int]*partitionWorker{},
+		running:       map[activityKey]context.CancelFunc{},
+		ownDone:       make(chan error, 1),
+	}
+	return r, nil
+}
+
+// HostID is this host's id.
+func (r *Runtime) HostID() string { return r.opts.HostID }
+
+// Start begins processing: ownership, the work-item queue, and the host
+// record. It returns at once; work runs until Shutdown.
+func (r *Runtime) Start(ctx context.Context) error {
+	err := fmt.Errorf("%w: a runtime starts once", ErrInvalidInput)
+	r.startOnce.Do(func() {
+		err = nil
+		r.baseCtx, r.cancelAll = context.WithCancel(context.WithoutCancel(ctx))
+		runCtx, cancel := context.WithCancel(r.baseCtx)
+		r.runCancel = cancel
+		r.runCtx = runCtx
+		r.started.Store(true)
+		go func() { r.ownDone <- r.opts.Ownership.Run(runCtx, r) }()
+		r.bg.Add(2)
+		go r.pollActivities()
+		go r.publishHost()
+	})
+	return err
+}
+
+// Shutdown stops the runtime gracefully, like http.Server.Shutdown: it stops
+// fetching, lets in-flight episodes and activities finish until ctx is done,
+// abandons what is left and releases every partition. It returns ctx.Err()
+// when the deadline cut the drain short.
+func (r *Runtime) Shutdown(ctx context.Context) error {
+	if !r.started.Load() || !r.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	r.drainCtx.Store(&ctx)
+	r.runCancel()
+	var ownErr error
+	select {
+	case ownErr = <-r.ownDone:
+	case <-ctx.Done():
+	}
+	bgDone := make(chan struct{})
+	go func() { r.bg.Wait(); close(bgDone) }()
+	select {
+	case <-bgDone:
+	case <-ctx.Done():
+	}
+	r.cancelAll()
+	<-bgDone
+	r.cache.dropWhere(func(string, *cachedInstance) bool { return true })
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if ownErr != nil && !errors.Is(ownErr, context.Canceled) {
+		return ownErr
+	}
+	return nil
+}
+
+// drainContext is the deadline for draining released partitions during a shutdown.
+func (r *Runtime) drainContext(ctx context.Context) context.Context {
+	if p := r.drainCtx.Load(); p != nil {
+		return *p
+	}
+	return ctx
+}
+
+// Stats returns the runtime's counters.
+func (r *Runtime) Stats() RuntimeStats {
+	s := &r.stats
+	return RuntimeStats{Episodes: s.episodes.Load(), CacheHits: s.cacheHits.Load(), CacheMisses: s.cacheMisses.Load(),
+		Conflicts: s.conflicts.Load(), ActivitiesLocal: s.activitiesLocal.Load(), ActivitiesOffloaded: s.activitiesOffloaded.Load(),
+		ActivitiesRemote: s.activitiesRemote.Load(), DeliveredInMemory: s.deliveredInMemory.Load(),
+		DeadLettered: s.deadLettered.Load(), CachedInstances: r.cache.len()}
+}
+
+// Idle reports whether this host has no work in flight: no batch running, no
+// activity running, nothing waiting in a partition's in-memory inbox. Work
+// that waits for a timer or in the provider's queues is not counted.
+func (r *Runtime) Idle() bool {
+	if r.busy.Load() != 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.workers {
+		w.mu.Lock()
+		n := len(w.inbox)
+		w.mu.Unlock()
+		if n > 0 {
+			return false
+		}
+	}
+	return r.busy.Load() == 0
+}
+
+// OwnedPartitions lists the partitions this host runs now.
+func (r *Runtime) OwnedPartitions() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]int, 0, len(r.workers))
+	for p := 0; p < r.p.Partitions(); p++ {
+		if r.workers[p] != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// PartitionAcquired implements PartitionHandler: it opens the partition and
+// starts its dispatcher.
+func (r *Runtime) PartitionAcquired(ctx context.Context, p int) error {
+	if r.stopping.Load() {
+		return ErrRuntimeStopped
+	}
+	r.mu.Lock()
+	if r.workers[p] != nil {
+		r.mu.Unlock()
+		return nil
+	}
+	r.mu.Unlock()
+	state, err := r.p.OpenPartition(ctx, p)
+	if err != nil {
+		r.log.Warn().Err(err).Int("partition", p).Msg("open partition")
+		return fmt.Errorf("open partition %d: %w", p, err)
+	}
+	w := newPartitionWorker(r, p)
+	r.mu.Lock()
+	r.workers[p] = w
+	r.mu.Unlock()
+	w.recover(state)
+	go w.run()
+	r.log.Info().Int("partition", p).Int("timers", len(state.Timers)).Int("activities", len(state.Activities)).
+		Int("outbox", len(state.Outbox)).Msg("partition acquired")
+	return nil
+}
+
+// PartitionReleased implements PartitionHandler: it stops the dispatcher,
+// drains until ctx is done and forgets the partition's cached state.
+func (r *Runtime) PartitionReleased(ctx context.Context, p int) {
+	r.mu.Lock()
+	w := r.workers[p]
+	r.mu.Unlock()
+	if w == nil {
+		return
+	}
+	w.stop(r.drainContext(ctx))
+	r.mu.Lock()
+	delete(r.workers, p)
+	r.mu.Unlock()
+	w.handOff()
+	r.cache.dropWhere(func(_ string, ci *cachedInstance) bool { return ci.exec.partition == p })
+	r.p.ClosePartition(p)
+	r.log.Info().Int("partition", p).Msg("partition released")
+}
+
+func (r *Runtime) worker(p int) *partitionWorker {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.workers[p]
+}
+
+// deliver hands messages to local partitions in memory where allowed, and
+// sends the rest through the provider. It reports which messages it sent
+// through the provider.
+func (r *Runtime) route(ctx context.Context, msgs []*Message, origin *OutboxRef) (viaProvider []*Message, err error) {
+	for _, m := range msgs {
+		if !r.opts.NoInMemoryDelivery && m.VisibleAt.IsZero() {
+			if w := r.worker(r.p.PartitionOf(m.InstanceID)); w != nil {
+				c := *m
+				c.Origin = origin
+				if w.deliver(&c) {
+					r.stats.deliveredInMemory.Add(1)
+					continue
+				}
+			}
+		}
+		viaProvider = append(viaProvider, m)
+	}
+	if len(viaProvider) == 0 {
+		return nil, nil
+	}
+	return viaProvider, r.p.SendMessages(ctx, viaProvider)
+}
+
+// wake tells a local partition that a message was sent to it through the provider.
+func (r *Runtime) wake(p int) {
+	if w := r.worker(p); w != nil {
+		w.pollNow()
+	}
+}
+
+// Client returns a client that shares the runtime's provider and codec and
+// learns of completions on this host without polling.
+func (r *Runtime) Client() *Client {
+	c := NewClient(r.p, WithClientCodec(r.opts.Codec))
+	c.hub = r.hub
+	c.wake = r.wake
+	return c
+}
+
+func (r *Runtime) registrations() HostInfo {
+	return HostInfo{ID: r.opts.HostID, Orchestrations: r.opts.Registry.Orchestrations(),
+		Activities: r.opts.Registry.Activities(), Partitions: r.OwnedPartitions()}
+}
+
+func (r *Runtime) publishHost() {
+	defer r.bg.Done()
+	started := r.clock.Now()
+	for {
+		info := r.registrations()
+		info.StartedAt = started
+		if err := r.p.PublishHost(r.runCtx, info); err != nil && r.runCtx.Err() == nil {
+			r.log.Warn().Err(err).Msg("publish host record")
+		}
+		if !r.sleep(r.runCtx, r.opts.HostPublishInterval) || r.stopping.Load() {
+			return
+		}
+	}
+}
+
+// sleep waits d on the runtime's clock; false when ctx ended first.
+func (r *Runtime) sleep(ctx context.Context, d time.Duration) bool {
+	ch := make(chan struct{})
+	stop := r.clock.AfterFunc(d, func() { close(ch) })
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		stop()
+		return false
+	}
+}
