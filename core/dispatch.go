@@ -268,6 +268,12 @@ func (w *partitionWorker) noInstance(j *job, st *InstanceState) {
 	for _, m := range j.msgs {
 		switch {
 		case m.Receipt == nil:
+			// Delivered in memory, perhaps ahead of the start: send it
+			// through the provider with a delay, so it waits and counts its
+			// deliveries like any other message.
+			c := *m
+			c.Receipt, c.Origin, c.DequeueCount, c.VisibleAt = nil, nil, 0, w.r.clock.Now().Add(time.Second)
+			j.resend = append(j.resend, &c)
 			j.consumed = append(j.consumed, m)
 		case m.DequeueCount >= w.r.opts.MaxDequeueCount:
 			j.deadLetter = append(j.deadLetter, m)

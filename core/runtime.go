@@ -296,6 +296,7 @@ func (r *Runtime) Client() *Client {
 	c := NewClient(r.p, WithClientCodec(r.opts.Codec))
 	c.hub = r.hub
 	c.wake = r.wake
+	c.clock = r.clock
 	return c
 }
 

@@ -3,16 +3,29 @@ package tester
 import (
 	"container/heap"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/azdurable/azdurable/core"
 )
 
+var _ core.Clock = (*VirtualClock)(nil)
+
 // VirtualClock is a core.Clock whose time moves only when told to: by
-// Advance, or by the tester when every instance waits for a timer.
+// Advance and AdvanceTo, or by the tester while Run or Wait waits and
+// nothing can happen without time moving. Callbacks due run in their own
+// goroutines, as with time.AfterFunc.
 type VirtualClock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers timerHeap
 	seq    int
+
+	// running counts callbacks started and not yet returned; changes counts
+	// every start and return, so that a tester can tell that none slipped
+	// between two looks.
+	running atomic.Int64
+	changes atomic.Uint64
 }
 
 // NewVirtualClock returns a clock standing at start.
@@ -25,12 +38,14 @@ func (c *VirtualClock) Now() time.Time {
 	return c.now
 }
 
-// AfterFunc calls f when virtual time reaches now+d.
+// AfterFunc calls f in its own goroutine when virtual time reaches now+d
+// (at once when d <= 0). The function it returns cancels the call if it has
+// not started and reports whether it did.
 func (c *VirtualClock) AfterFunc(d time.Duration, f func()) func() bool {
 	c.mu.Lock()
 	if d <= 0 {
 		c.mu.Unlock()
-		go f()
+		c.spawn(f)
 		return func() bool { return false }
 	}
 	c.seq++
@@ -48,23 +63,67 @@ func (c *VirtualClock) AfterFunc(d time.Duration, f func()) func() bool {
 	}
 }
 
-// Advance moves time forward by d, firing what falls due.
+// Advance moves time forward by d, starting the callbacks that fall due.
 func (c *VirtualClock) Advance(d time.Duration) { c.AdvanceTo(c.Now().Add(d)) }
 
-// AdvanceTo moves time forward to t (never back), firing what falls due.
+// AdvanceTo moves time forward to t (never back), starting the callbacks
+// that fall due in the order of their times.
 func (c *VirtualClock) AdvanceTo(t time.Time) {
 	c.mu.Lock()
 	if t.After(c.now) {
-		c.now = t
+		c.now = t.UTC()
 	}
+	c.fireLocked(c.now)
+}
+
+// spawn runs f in its own goroutine, counted as running.
+func (c *VirtualClock) spawn(f func()) {
+	c.running.Add(1)
+	c.changes.Add(1)
+	go c.run(f)
+}
+
+func (c *VirtualClock) run(f func()) {
+	defer func() {
+		c.changes.Add(1)
+		c.running.Add(-1)
+	}()
+	f()
+}
+
+// fireWithin runs at once, without moving time, the callbacks due within d
+// from now, and reports whether there were any. The tester wakes the
+// runtime's pollers this way: their waits are shorter than d.
+func (c *VirtualClock) fireWithin(d time.Duration) bool {
+	c.mu.Lock()
+	return c.fireLocked(c.now.Add(d)) > 0
+}
+
+// fireLocked starts the callbacks due at limit and unlocks c.mu. They are
+// counted as running before the lock is released: whoever sees the clock
+// after the move also sees what it set off.
+func (c *VirtualClock) fireLocked(limit time.Time) int {
 	var due []*vtimer
-	for len(c.timers) > 0 && !c.timers[0].at.After(c.now) {
+	for len(c.timers) > 0 && !c.timers[0].at.After(limit) {
 		due = append(due, heap.Pop(&c.timers).(*vtimer))
 	}
+	c.running.Add(int64(len(due)))
+	c.changes.Add(uint64(len(due)))
 	c.mu.Unlock()
-	for _, d := range due {
-		go d.f()
+	for _, t := range due {
+		go c.run(t.f)
 	}
+	return len(due)
+}
+
+// next is the time of the earliest pending callback; false when none is pending.
+func (c *VirtualClock) next() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.timers) == 0 {
+		return time.Time{}, false
+	}
+	return c.timers[0].at, true
 }
 
 type vtimer struct {
@@ -74,6 +133,7 @@ type vtimer struct {
 	index int
 }
 
+// timerHeap orders pending callbacks by time, then by the order they were set.
 type timerHeap []*vtimer
 
 func (h timerHeap) Len() int { return len(h) }
