@@ -1,9 +1,11 @@
 package core
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // EventKind is the type of a history event.
@@ -20,9 +22,9 @@ const (
 	EventExecutionCompleted
 	// EventExecutionTerminated ends an execution by request: Data (reason), Recursive.
 	EventExecutionTerminated
-	// EventExecutionSuspended holds further events until EventExecutionResumed. Reason.
+	// EventExecutionSuspended holds further events until EventExecutionResumed. Reason, MessageID.
 	EventExecutionSuspended
-	// EventExecutionResumed releases the events held while suspended. Reason.
+	// EventExecutionResumed releases the events held while suspended. Reason, MessageID.
 	EventExecutionResumed
 	// EventContinuedAsNew ends the execution; a new one starts with Data as input and Version.
 	EventContinuedAsNew
@@ -157,8 +159,9 @@ type Event struct {
 	Reason         string     `json:"reason,omitempty"`
 }
 
-// eventWire adds the payload in one of two forms: raw JSON when the payload is
-// valid JSON (readable, no overhead), base64 otherwise (any codec works).
+// eventWire adds the payload in one of two forms: raw JSON under "d" when the
+// payload comes back byte for byte that way (readable, no overhead), base64
+// under "db" otherwise (any codec, any bytes).
 type eventWire struct {
 	*eventAlias
 	D  json.RawMessage `json:"d,omitempty"`
@@ -167,27 +170,41 @@ type eventWire struct {
 
 type eventAlias Event
 
-// MarshalJSON is the stable encoding of an event.
-func (e *Event) MarshalJSON() ([]byte, error) {
+// MarshalJSON is the stable encoding of an event. The payload decodes to
+// exactly the bytes it was encoded from.
+func (e *Event) MarshalJSON() ([]byte, error) { return marshalJSON(e.wire()) }
+
+func (e *Event) wire() eventWire {
 	w := eventWire{eventAlias: (*eventAlias)(e)}
 	if len(e.Data) > 0 {
-		if json.Valid(e.Data) {
+		if rawJSONSafe(e.Data) {
 			w.D = e.Data
 		} else {
 			w.DB = e.Data
 		}
 	}
-	return json.Marshal(w)
+	return w
 }
 
-// UnmarshalJSON decodes an event and checks that its kind is known.
-func (e *Event) UnmarshalJSON(b []byte) error {
-	w := eventWire{eventAlias: (*eventAlias)(e)}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
+// eventIn is what an event decodes into; the embedded struct is a value,
+// so that a slice of them decodes in one pass.
+type eventIn struct {
+	eventAlias
+	D  json.RawMessage `json:"d,omitempty"`
+	DB []byte          `json:"db,omitempty"`
+}
+
+// event checks a decoded event and returns it with its payload.
+func (w *eventIn) event() (*Event, error) {
+	e := (*Event)(&w.eventAlias)
 	if e.Kind == 0 {
-		return fmt.Errorf("history event without kind")
+		return nil, fmt.Errorf("history event without kind")
+	}
+	for f := e.Failure; f != nil; f = f.Cause {
+		if f.Kind == 0 {
+			// It would encode as a kind no decoder accepts.
+			return nil, fmt.Errorf("history event %s: failure without kind", e.Kind)
+		}
 	}
 	switch {
 	case len(w.D) > 0:
@@ -197,6 +214,72 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	default:
 		e.Data = nil
 	}
+	return e, nil
+}
+
+// rawJSONSafe reports whether b can be stored as raw JSON and read back
+// unchanged, however the document that holds it is nested and re-encoded:
+// every JSON encoder removes insignificant whitespace from embedded JSON, the
+// standard one escapes <, >, &, U+2028 and U+2029 in it, and XML-based
+// transports cannot carry U+FFFE and U+FFFF. Payloads from the default codec
+// pass; the others are stored in base64.
+func rawJSONSafe(b []byte) bool {
+	if !json.Valid(b) {
+		return false
+	}
+	inString, escaped := false, false
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c >= utf8.RuneSelf {
+			// Valid JSON has non-ASCII bytes only inside strings.
+			r, size := utf8.DecodeRune(b[i:])
+			switch {
+			case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029', r == '\uFFFE', r == '\uFFFF':
+				return false
+			}
+			i += size
+			continue
+		}
+		i++
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
+}
+
+// marshalJSON encodes v without escaping <, > and & in strings, so that
+// names, reasons and messages stay readable in stored histories.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// UnmarshalJSON decodes an event and checks that its kind is known.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var w eventIn
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	ev, err := w.event()
+	if err != nil {
+		return err
+	}
+	*e = *ev
 	return nil
 }
 
@@ -212,31 +295,45 @@ func (e *Event) Size() int {
 // EventFormatVersion is the version of the history encoding written by EncodeEvents.
 const EventFormatVersion = 1
 
-type eventsDoc struct {
-	V      int      `json:"v"`
-	Events []*Event `json:"events"`
-}
-
 // EncodeEvents encodes a run of history events in the stable, versioned format
 // that providers store.
 func EncodeEvents(events []*Event) ([]byte, error) {
-	return json.Marshal(eventsDoc{V: EventFormatVersion, Events: events})
+	doc := struct {
+		V      int         `json:"v"`
+		Events []eventWire `json:"events"`
+	}{V: EventFormatVersion, Events: make([]eventWire, len(events))}
+	for i, e := range events {
+		if e == nil {
+			return nil, fmt.Errorf("%w: encode history: event %d is nil", ErrInvalidInput, i)
+		}
+		doc.Events[i] = e.wire()
+	}
+	return marshalJSON(doc)
 }
 
 // DecodeEvents decodes what EncodeEvents wrote. It rejects unknown format
 // versions and events without a kind with an error, never a panic.
 func DecodeEvents(b []byte) ([]*Event, error) {
-	var doc eventsDoc
+	var doc struct {
+		V      int        `json:"v"`
+		Events []*eventIn `json:"events"`
+	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("decode history: %w", err)
 	}
 	if doc.V != EventFormatVersion {
 		return nil, fmt.Errorf("decode history: unsupported format version %d (this build reads %d)", doc.V, EventFormatVersion)
 	}
-	for i, e := range doc.Events {
-		if e == nil {
+	events := make([]*Event, len(doc.Events))
+	for i, w := range doc.Events {
+		if w == nil {
 			return nil, fmt.Errorf("decode history: event %d is null", i)
 		}
+		e, err := w.event()
+		if err != nil {
+			return nil, fmt.Errorf("decode history: event %d: %w", i, err)
+		}
+		events[i] = e
 	}
-	return doc.Events, nil
+	return events, nil
 }

@@ -75,6 +75,9 @@ type executor struct {
 	history   []*Event // the history being replayed (for IsPatched)
 	replayPos int
 	ndErr     *NonDeterminismError
+	// replayed counts the history events replay has applied; an executor
+	// continued from the cache applies none.
+	replayed int64
 
 	co        *coroutine
 	ctx       *OrchestrationContext
@@ -111,7 +114,9 @@ func newExecutor(cfg *engineConfig, instanceID string, partition int) *executor 
 
 func (e *executor) resetExecution() {
 	e.executionID, e.name, e.version, e.input, e.parent, e.fn = "", "", "", nil, nil, nil
-	e.status, e.output, e.failure = StatusPending, nil, nil
+	// A new execution starts without custom status: its replay could not
+	// know the previous execution's.
+	e.status, e.output, e.failure, e.customStatus = StatusPending, nil, nil, nil
 	e.started, e.done = false, false
 	e.seq, e.historyBytes = 0, 0
 	e.nextTask, e.guids, e.resolved = 1, 0, 0
@@ -137,6 +142,7 @@ func (e *executor) replay(history []*Event) {
 	for e.replayPos < len(history) {
 		ev := history[e.replayPos]
 		e.replayPos++
+		e.replayed++
 		e.seq = ev.Seq + 1
 		e.historyBytes += int64(ev.Size())
 		if e.ndErr != nil {
@@ -185,6 +191,10 @@ func (e *executor) matchAction(h *Event) {
 		return
 	}
 	e.unmatched = e.unmatched[1:]
+	if h.Kind == EventExecutionCompleted {
+		// The recorded end is the truth: a panic's stack, for one, differs on every run.
+		e.output, e.failure = h.Data, h.Failure
+	}
 	e.track(h, false)
 }
 
@@ -279,19 +289,16 @@ func (e *executor) accept(m *Message) *Event {
 		if !e.started || !e.isPending(ev.Kind, ev.TaskID) {
 			return nil
 		}
-	case EventEventRaised:
+	case EventEventRaised, EventExecutionSuspended, EventExecutionResumed:
+		// Dropped by message id: a suspend delivered again after the resume
+		// that followed it must not suspend the instance again.
 		if ev.MessageID == "" {
 			ev.MessageID = m.ID
 		}
 		if _, dup := e.seenMsgs[ev.MessageID]; dup {
 			return nil
 		}
-	case EventExecutionSuspended:
-		if e.suspended {
-			return nil
-		}
-	case EventExecutionResumed:
-		if !e.suspended {
+		if ev.Kind == EventExecutionSuspended && e.suspended || ev.Kind == EventExecutionResumed && !e.suspended {
 			return nil
 		}
 	case EventExecutionTerminated:
@@ -387,7 +394,7 @@ func (e *executor) track(ev *Event, live bool) {
 			e.send(ev.TaskID, ev.InstanceID, "", &Event{Kind: EventExecutionStarted, Name: ev.Name, Version: ev.Version,
 				Data: ev.Data, ExecutionID: ev.ExecutionID})
 		}
-	case EventEventRaised:
+	case EventEventRaised, EventExecutionSuspended, EventExecutionResumed:
 		if ev.MessageID != "" {
 			e.seenMsgs[ev.MessageID] = struct{}{}
 		}
@@ -531,9 +538,13 @@ func (e *executor) apply(ev *Event) {
 		if e.fn == nil {
 			e.status = StatusPending
 		}
-		held := e.deferred
-		e.deferred = nil
-		for _, h := range held {
+		// Take the held events one at a time, so that when one of them ends
+		// the execution, the rest stay in e.deferred: continue-as-new
+		// carries them to the new execution, and nothing reaches an
+		// execution that has ended.
+		for len(e.deferred) > 0 && !e.suspended && !e.done {
+			h := e.deferred[0]
+			e.deferred = e.deferred[1:]
 			e.apply(h)
 			e.step()
 		}

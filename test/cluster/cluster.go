@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/azdurable/azdurable/core"
 	"github.com/azdurable/azdurable/test/azurite"
 )
 
@@ -289,10 +290,20 @@ func (h *Host) ExitErr() error {
 
 // Status is the worker's /status document.
 type Status struct {
-	HostID  string          `json:"hostId"`
-	Owned   []int           `json:"ownedPartitions"`
-	Ready   bool            `json:"ready"`
-	Runtime json.RawMessage `json:"runtime,omitempty"`
+	HostID  string             `json:"hostId"`
+	Owned   []int              `json:"ownedPartitions"`
+	Ready   bool               `json:"ready"`
+	Runtime *core.RuntimeStats `json:"runtime,omitempty"`
+	// Storage counts the host's storage operations by kind.
+	Storage map[string]int64 `json:"storage,omitempty"`
+}
+
+// Episodes is how many episodes the host has committed.
+func (s *Status) Episodes() int64 {
+	if s.Runtime == nil {
+		return 0
+	}
+	return s.Runtime.Episodes
 }
 
 var httpClient = &http.Client{Timeout: 2 * time.Second}

@@ -1,0 +1,331 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/azdurable/azdurable/core"
+	"github.com/azdurable/azdurable/leases"
+)
+
+const converge = 30 * time.Second // generous: the suite shares 2 cores
+
+func TestThreeHostsConverge(t *testing.T) {
+	store := leases.NewMemoryStore()
+	c := newCluster(t, store, 16)
+	for i := range 3 {
+		c.start(fmt.Sprintf("host-%d", i))
+	}
+	c.awaitBalance(converge)
+	// The leases say the same as the handlers.
+	snap, err := store.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range snap.Leases {
+		if l.State != leases.Held {
+			t.Fatalf("partition %d is %s", l.Partition, l.State)
+		}
+		var owner *testHost
+		for _, h := range c.hosts {
+			if slices.Contains(h.m.Owned(), l.Partition) {
+				owner = h
+			}
+		}
+		if owner == nil || owner.id != l.Owner {
+			t.Fatalf("partition %d leased by %s, run by %v", l.Partition, l.Owner, owner)
+		}
+	}
+	for _, h := range c.hosts {
+		if !h.m.Ready() {
+			t.Fatalf("%s not ready", h.id)
+		}
+	}
+}
+
+func TestJoiningHostGetsItsShareByHandOver(t *testing.T) {
+	c := newCluster(t, leases.NewMemoryStore(), 16)
+	for i := range 3 {
+		c.start(fmt.Sprintf("host-%d", i))
+	}
+	c.awaitBalance(converge)
+	before := map[string]Stats{}
+	for _, h := range c.hosts {
+		before[h.id] = h.m.Stats()
+	}
+	joined := c.start("host-3")
+	c.awaitBalance(converge)
+	if n := len(joined.m.Owned()); n != 4 {
+		t.Fatalf("the new host owns %d partitions, want 4:\n%s", n, c.describe())
+	}
+	var handedOver int64
+	for _, h := range c.hosts[:3] {
+		s := h.m.Stats()
+		handedOver += s.HandedOver - before[h.id].HandedOver
+		if s.Lost != 0 {
+			t.Fatalf("%s lost partitions during a hand-over: %+v", h.id, s)
+		}
+	}
+	if handedOver != 4 {
+		t.Fatalf("others handed over %d partitions, want 4:\n%s", handedOver, c.describe())
+	}
+}
+
+func TestStoppedHostsPartitionsMove(t *testing.T) {
+	store := leases.NewMemoryStore()
+	c := newCluster(t, store, 16)
+	for i := range 3 {
+		c.start(fmt.Sprintf("host-%d", i))
+	}
+	c.awaitBalance(converge)
+	leaving := c.hosts[1]
+	had, before := len(leaving.m.Owned()), leaving.m.Stats()
+	leaving.stop(t)
+	s := leaving.m.Stats()
+	if s.Released-before.Released != int64(had) || s.Lost != 0 {
+		t.Fatalf("stopped host released %d and lost %d, want %d released", s.Released-before.Released, s.Lost, had)
+	}
+	// Everything it had is free at once, and its record is gone.
+	snap, err := store.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range snap.Leases {
+		if l.Owner == leaving.id && l.State != leases.Free {
+			t.Fatalf("partition %d of the stopped host is %s", l.Partition, l.State)
+		}
+	}
+	for _, h := range snap.Hosts {
+		if h.ID == leaving.id {
+			t.Fatalf("the stopped host's record is still there")
+		}
+	}
+	c.awaitBalance(converge)
+}
+
+func TestFailingStoreStopsProcessingBeforeExpiry(t *testing.T) {
+	for _, mode := range []string{"errors", "hangs"} {
+		t.Run(mode, func(t *testing.T) {
+			store := leases.NewMemoryStore()
+			c := newCluster(t, store, 16)
+			// The sick host must stop before its leases expire even if the
+			// process stalls when it should: a wider safety margin than
+			// LeaseDuration/6 keeps the check meaningful on a loaded
+			// machine (the sick host stops 1.4s after its last renewal;
+			// the leases expire after 4s).
+			c.timings = func(t *timings) { t.margin = 2500 * time.Millisecond }
+			for i := range 3 {
+				c.start(fmt.Sprintf("host-%d", i))
+			}
+			c.awaitBalance(converge)
+			sick := c.hosts[0]
+			had, lost := len(sick.m.Owned()), sick.m.Stats().Lost
+			if mode == "errors" {
+				sick.store.fail.Store(true)
+			} else {
+				sick.store.hang.Store(true)
+			}
+			// The others take over only after the leases expire, and the
+			// checker fails the test if they start before the sick host
+			// stopped.
+			eventually(t, converge, "the healthy hosts share all partitions", func() bool {
+				return c.balanced(c.hosts[1], c.hosts[2])
+			})
+			if r := sick.h.runningNow(); len(r) != 0 {
+				t.Fatalf("the sick host still runs %v", r)
+			}
+			if s := sick.m.Stats(); s.Lost-lost != int64(had) || s.RenewFailures == 0 || s.StorageErrors == 0 {
+				t.Fatalf("sick host's stats %+v, want %d lost and failures counted", s, had)
+			}
+			// Healed, it rejoins and gets its share back.
+			sick.store.fail.Store(false)
+			sick.store.hang.Store(false)
+			c.awaitBalance(converge)
+		})
+	}
+}
+
+func TestSixtyFourPartitionsFiveHosts(t *testing.T) {
+	c := newCluster(t, leases.NewMemoryStore(), 64)
+	for i := range 5 {
+		c.start(fmt.Sprintf("host-%d", i))
+	}
+	c.awaitBalance(converge)
+	c.hosts[4].stop(t)
+	c.awaitBalance(converge)
+	c.start("host-5")
+	c.awaitBalance(converge)
+}
+
+func TestFailedOpenReleasesAndRetries(t *testing.T) {
+	store := leases.NewMemoryStore()
+	c := newCluster(t, store, 4)
+	var mu sync.Mutex
+	failures := 0
+	h := c.start("host-0", func(h *testHost) {
+		h.h.failOpen = func(p int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if p == 2 && failures < 2 {
+				failures++
+				return errors.New("cannot open")
+			}
+			return nil
+		}
+	})
+	c.awaitBalance(converge)
+	if s := h.m.Stats(); s.OpenFailures != 2 || s.Acquired != 4 {
+		t.Fatalf("stats %+v, want 2 open failures and 4 acquisitions", s)
+	}
+	// Each failed open gave the lease back: three leases of partition 2.
+	snap, err := store.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range snap.Leases {
+		if l.Partition == 2 && l.Epoch != 3 {
+			t.Fatalf("partition 2 at epoch %d, want 3", l.Epoch)
+		}
+	}
+}
+
+func TestTakenLeaseStopsThePartitionAtOnce(t *testing.T) {
+	store := leases.NewMemoryStore()
+	c := newCluster(t, store, 2)
+	h := c.start("host-0")
+	c.awaitBalance(converge)
+	// An operator breaks the lease and someone else takes it.
+	store.Break(1)
+	if _, err := store.Acquire(context.Background(), 1, "intruder", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, converge, "the partition stops", func() bool {
+		return !slices.Contains(h.h.runningNow(), 1)
+	})
+	if s := h.m.Stats(); s.Lost != 1 || s.RenewFailures != 1 {
+		t.Fatalf("stats %+v, want 1 lost after 1 failed renewal", s)
+	}
+	if o := h.m.Owned(); fmt.Sprint(o) != "[0]" {
+		t.Fatalf("owned %v, want [0]", o)
+	}
+}
+
+func TestDrainIsBoundedByDrainTimeout(t *testing.T) {
+	c := newCluster(t, leases.NewMemoryStore(), 4)
+	// Handlers that would drain for a minute are cut at DrainTimeout.
+	slow := func(h *testHost) { h.h.drain = time.Minute }
+	c.start("host-0", slow)
+	c.awaitBalance(converge)
+	c.start("host-1", slow)
+	c.awaitBalance(converge)
+	c.hosts[0].stop(t)
+	c.awaitBalance(converge)
+}
+
+// TestIdleStorageOperations counts the store calls of an idle host that
+// owns 16 partitions. The test timings are the defaults divided by 50 (the
+// lease aside, which idle costs do not depend on), so the figure per
+// scaled minute is the figure per minute with the defaults.
+func TestIdleStorageOperations(t *testing.T) {
+	const scale = 50
+	c := newCluster(t, leases.NewMemoryStore(), 16)
+	h := c.start("host-0")
+	c.awaitBalance(converge)
+	eventually(t, converge, "the first renewals", func() bool { return h.store.counts()["renew"] >= 16 })
+	before, scans := h.store.counts(), h.m.Stats().Scans
+	start := time.Now()
+	eventually(t, converge, "100 more scans", func() bool { return h.m.Stats().Scans >= scans+100 })
+	elapsed := time.Since(start)
+	after := h.store.counts()
+	perMinute := map[string]float64{}
+	total := 0.0
+	for op, n := range after {
+		d := float64(n-before[op]) * float64(time.Minute) / float64(elapsed*scale)
+		perMinute[op] = d
+		total += d
+	}
+	t.Logf("idle host with 16 partitions, per minute at the default timings: %.0f operations %v", total, perMinute)
+	for _, op := range []string{"acquire", "release", "change", "delete-host"} {
+		if perMinute[op] != 0 {
+			t.Fatalf("an idle host called %s: %v", op, perMinute)
+		}
+	}
+	if total > 150 {
+		t.Fatalf("an idle host with 16 partitions makes %.0f storage operations a minute, want at most 150: %v", total, perMinute)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	store := leases.NewMemoryStore()
+	m, err := New(Options{Store: store, HostID: "h", Partitions: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.o.LeaseDuration != DefaultLeaseDuration || m.o.RenewInterval != DefaultRenewInterval ||
+		m.o.AcquireInterval != DefaultAcquireInterval || m.o.DrainTimeout != DefaultDrainTimeout {
+		t.Fatalf("defaults not applied: %+v", m.o)
+	}
+	for name, o := range map[string]Options{
+		"no store":               {HostID: "h", Partitions: 1},
+		"no host":                {Store: store, Partitions: 1},
+		"no partitions":          {Store: store, HostID: "h"},
+		"too many":               {Store: store, HostID: "h", Partitions: MaxPartitions + 1},
+		"negative":               {Store: store, HostID: "h", Partitions: 1, DrainTimeout: -1},
+		"renew too slow":         {Store: store, HostID: "h", Partitions: 1, RenewInterval: 20 * time.Second},
+		"scan slower than lease": {Store: store, HostID: "h", Partitions: 1, AcquireInterval: time.Minute},
+		"blob lease too short": {Store: leases.NewBlobStore(nil), HostID: "h", Partitions: 1,
+			LeaseDuration: 10 * time.Second, RenewInterval: time.Second, DrainTimeout: time.Second, AcquireInterval: time.Second},
+	} {
+		if _, err := New(o); !errors.Is(err, core.ErrInvalidInput) {
+			t.Errorf("%s: New = %v, want ErrInvalidInput", name, err)
+		}
+	}
+}
+
+func TestRunTwiceFails(t *testing.T) {
+	c := newCluster(t, leases.NewMemoryStore(), 1)
+	h := c.start("host-0")
+	c.awaitBalance(converge)
+	if err := h.m.Run(context.Background(), h.h); !errors.Is(err, core.ErrInvalidInput) {
+		t.Fatalf("second Run: %v", err)
+	}
+}
+
+func TestReadyAfterTheFirstScan(t *testing.T) {
+	c := newCluster(t, leases.NewMemoryStore(), 2)
+	h := c.start("host-0", func(h *testHost) { h.store.fail.Store(true) })
+	eventually(t, converge, "a few failed scans", func() bool { return h.store.counts()["list"] >= 3 })
+	if h.m.Ready() || len(h.m.Owned()) != 0 {
+		t.Fatalf("ready %v, owns %v, although no scan succeeded", h.m.Ready(), h.m.Owned())
+	}
+	h.store.fail.Store(false)
+	c.awaitBalance(converge)
+	if !h.m.Ready() {
+		t.Fatal("not ready after scans succeeded")
+	}
+}
+
+func TestStaleHostRecordsAreDeleted(t *testing.T) {
+	store := leases.NewMemoryStore()
+	ctx := context.Background()
+	store.SetClock(func() time.Time { return time.Now().Add(-time.Hour) })
+	if err := store.PutHost(ctx, &leases.Host{ID: "long-gone"}); err != nil {
+		t.Fatal(err)
+	}
+	store.SetClock(time.Now)
+	c := newCluster(t, store, 2)
+	c.start("host-0")
+	c.awaitBalance(converge)
+	eventually(t, converge, "the stale record is deleted", func() bool {
+		snap, err := store.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(snap.Hosts) == 1 && snap.Hosts[0].ID == "host-0"
+	})
+}
