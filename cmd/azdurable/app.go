@@ -107,8 +107,7 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 		a.deadLettersCommand(),
 		a.taskHubCommand(),
 		a.hostsCommand(),
-		// The dashboard command ('azdurable dashboard', package dashboard)
-		// goes here, in the "hub" group.
+		a.dashboardCommand(),
 	} {
 		c.GroupID = "hub"
 		root.AddCommand(c)

@@ -24,6 +24,9 @@ const (
 	// so that it never shows in a process list, and it is never printed.
 	EnvConnectionString = "AZDURABLE_CONNECTION_STRING"
 	envPrefix           = "AZDURABLE_"
+	// EnvDashboardToken enables the dashboard's operator actions. Like the
+	// connection string it has no flag and is never printed.
+	EnvDashboardToken = "AZDURABLE_DASHBOARD_TOKEN"
 )
 
 // defaultConnectionString runs against a local Azurite on its default ports.
@@ -54,9 +57,13 @@ type Config struct {
 	// DrainTimeout bounds a graceful shutdown's drain.
 	DrainTimeout time.Duration
 
-	HTTPAddr  string
-	LogLevel  zerolog.Level
-	LogFormat string
+	HTTPAddr string
+	// DashboardAddr, when set, serves the web dashboard there;
+	// DashboardToken (env only) enables its operator actions.
+	DashboardAddr  string
+	DashboardToken string // secret: never printed
+	LogLevel       zerolog.Level
+	LogFormat      string
 }
 
 // setting is one configuration value: its flag, its environment variable
@@ -98,6 +105,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		{"acquire-interval", "duration", "interval between scans of the leases, to take free partitions and balance (0: default, 1.5s)", (*durationValue)(&c.AcquireInterval)},
 		{"handover-timeout", "duration", "how long a partition handed over to another host may finish its in-flight work (0: default, 5s)", (*durationValue)(&c.HandOverTimeout)},
 		{"drain-timeout", "duration", "how long a shutdown lets in-flight work finish before it releases the partitions", (*durationValue)(&c.DrainTimeout)},
+		{"dashboard", "address", "serve the web dashboard on this address, e.g. 127.0.0.1:8089 (default: none); operator token from AZDURABLE_DASHBOARD_TOKEN", (*stringValue)(&c.DashboardAddr)},
 		{"http", "address", "listen address of the HTTP server (/healthz, /readyz, /metrics, /status); port 0 picks a free port", (*stringValue)(&c.HTTPAddr)},
 		{"log-level", "level", "debug, info, warn or error", (*stringValue)(&level)},
 		{"log-format", "format", "json, or console for people", (*stringValue)(&c.LogFormat)},
@@ -135,6 +143,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 	}
 
 	c.ConnectionString = getenv(EnvConnectionString)
+	c.DashboardToken = getenv(EnvDashboardToken)
 	if c.ConnectionString == "" {
 		c.ConnectionString = defaultConnectionString
 	}
@@ -279,6 +288,8 @@ func (c *Config) Redacted() map[string]any {
 		"handover_timeout":          c.HandOverTimeout.String(),
 		"drain_timeout":             c.DrainTimeout.String(),
 		"http":                      c.HTTPAddr,
+		"dashboard":                 c.DashboardAddr,
+		"dashboard_token_set":       c.DashboardToken != "",
 		"log_level":                 c.LogLevel.String(),
 		"log_format":                c.LogFormat,
 	}

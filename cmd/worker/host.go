@@ -15,7 +15,10 @@ import (
 
 	"github.com/azdurable/azdurable/azprovider"
 	"github.com/azdurable/azdurable/core"
+	"github.com/azdurable/azdurable/dashboard"
+	"github.com/azdurable/azdurable/leases"
 	"github.com/azdurable/azdurable/metrics"
+	"github.com/azdurable/azdurable/ops"
 	"github.com/azdurable/azdurable/samples"
 )
 
@@ -132,6 +135,21 @@ func (h *host) start(ctx context.Context, log zerolog.Logger) int {
 	h.own, h.rt = own, rt
 	h.mu.Unlock()
 	h.setMetrics(metrics.Sources{HostID: h.cfg.HostID, Runtime: rt, Storage: prov, Ownership: own})
+	if h.cfg.DashboardAddr != "" {
+		hub := &ops.Hub{Provider: prov, Client: rt.Client(), Leases: leases.NewBlobStore(prov.LeaseContainer())}
+		dh, err := dashboard.New(dashboard.Options{Hub: hub, OperatorToken: h.cfg.DashboardToken, Logger: &h.log})
+		if err != nil {
+			log.Error().Err(err).Msg("invalid dashboard configuration")
+			return exitUsage
+		}
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", h.cfg.DashboardAddr)
+		if err != nil {
+			log.Error().Err(err).Msg("dashboard: listen")
+			return exitFailed
+		}
+		log.Info().Str("dashboard", "http://"+ln.Addr().String()+"/").Msg("dashboard listening")
+		go dashboard.Serve(ctx, ln, dh)
+	}
 	return exitOK
 }
 
