@@ -5,7 +5,7 @@
 // SIGKILL part-way so the fail-over can be seen, prints a summary, and stops
 // everything it started on exit and on Ctrl-C.
 //
-//	go run ./cmd/demo [-n 600] [-hosts 3] [-partitions 16] [-kill-at 0.3]
+//	go run ./cmd/demo [-n 600] [-hosts 3] [-partitions 16] [-kill-at 0.3] [-hold]
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/azdurable/azdurable/azprovider"
 	"github.com/azdurable/azdurable/core"
+	"github.com/azdurable/azdurable/dashboard"
+	"github.com/azdurable/azdurable/ops"
 	"github.com/azdurable/azdurable/test/azurite"
 	"github.com/azdurable/azdurable/test/cluster"
 )
@@ -36,7 +39,12 @@ type config struct {
 	seed       uint64
 	timeout    time.Duration
 	verbose    bool
+	dashboard  string
+	hold       bool
 }
+
+// dashboardURL is where the demo serves the dashboard.
+var dashboardURL string
 
 func main() {
 	var c config
@@ -46,6 +54,8 @@ func main() {
 	flag.Float64Var(&c.killAt, "kill-at", 0.3, "kill one host (SIGKILL) when this share of the workload has completed; 0 disables")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the workload mix")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up after this long")
+	flag.StringVar(&c.dashboard, "dashboard", "127.0.0.1:0", "listen address of the read-only dashboard (port 0 picks a free port)")
+	flag.BoolVar(&c.hold, "hold", false, "after the summary, keep the cluster and the dashboard running until Ctrl-C")
 	flag.BoolVar(&c.verbose, "v", false, "copy the hosts' and Azurite's logs to stderr")
 	flag.Parse()
 	if c.hosts < 1 || c.partitions < 1 || c.instances < 1 || c.killAt < 0 || c.killAt >= 1 {
@@ -85,15 +95,35 @@ func run(ctx context.Context, c config) error {
 	fmt.Printf("        blob :%d  queue :%d  table :%d  data %s\n", az.BlobPort(), az.QueuePort(), az.TablePort(), az.Location())
 	connStr := az.ConnectionString()
 
-	const hub = "demo"
-	prov, err := azprovider.New(ctx, azprovider.Options{ConnectionString: connStr, TaskHub: hub, Partitions: c.partitions, CreateIfMissing: true})
+	const hubName = "demo"
+	prov, err := azprovider.New(ctx, azprovider.Options{ConnectionString: connStr, TaskHub: hubName, Partitions: c.partitions, CreateIfMissing: true})
 	if err != nil {
 		return fmt.Errorf("create the task hub: %w", err)
 	}
 	client := core.NewClient(prov)
 
+	hub, err := ops.Open(ctx, connStr, hubName)
+	if err != nil {
+		return err
+	}
+	dh, err := dashboard.New(dashboard.Options{Hub: hub})
+	if err != nil {
+		return err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", c.dashboard)
+	if err != nil {
+		return fmt.Errorf("dashboard: %w (choose another address with -dashboard)", err)
+	}
+	go dashboard.Serve(ctx, ln, dh)
+	dashboardURL = "http://" + ln.Addr().String() + "/"
+	step("dashboard (read-only) while the demo runs: " + dashboardURL)
+
 	step(fmt.Sprintf("building cmd/worker and starting %d hosts", c.hosts))
-	cl, err := cluster.New(ctx, cluster.Options{ConnectionString: connStr, TaskHub: hub, Partitions: c.partitions, Logs: logs})
+	cl, err := cluster.New(ctx, cluster.Options{
+		ConnectionString: connStr, TaskHub: hubName, Partitions: c.partitions, Logs: logs,
+		// Short leases make the fail-over quick to watch (the default is 30 s).
+		Args: []string{"-lease-duration", "15s", "-renew-interval", "4s", "-activity-latency", "20ms"},
+	})
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,7 @@ func runWorkload(ctx context.Context, c config, client *core.Client, cl *cluster
 		p          progress
 	)
 	tty := isTerminal()
+	lastShown, lastShownAt := -1, time.Time{}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for p.done < len(planned) {
@@ -80,7 +81,10 @@ func runWorkload(ctx context.Context, c config, client *core.Client, cl *cluster
 			fmt.Printf("==> fail-over: the partitions of %s are owned by the other hosts again, %.1f s after the kill\n", killed.ID, failover.Seconds())
 			printOwnership(owners, c.partitions)
 		}
-		render(tty, p, len(planned), began, owners)
+		if tty || p.done != lastShown || time.Since(lastShownAt) >= 5*time.Second {
+			render(tty, p, len(planned), began, owners)
+			lastShown, lastShownAt = p.done, time.Now()
+		}
 		if killed == nil && c.killAt > 0 && len(cl.Hosts()) > 1 && float64(p.done) >= c.killAt*float64(len(planned)) {
 			killed = cl.Hosts()[1]
 			victim := owners[killed.ID]
@@ -105,6 +109,7 @@ func runWorkload(ctx context.Context, c config, client *core.Client, cl *cluster
 	}
 
 	step("summary")
+
 	fmt.Printf("        instances       %d completed (%d ended failed or terminated on purpose), %d with a wrong result\n", p.done, p.failed, wrong)
 	fmt.Printf("        wall time       %.1f s from the first start to the last completion\n", elapsed.Seconds())
 	fmt.Printf("        throughput      %.1f orchestrations/s\n", float64(p.done)/elapsed.Seconds())
@@ -124,6 +129,10 @@ func runWorkload(ctx context.Context, c config, client *core.Client, cl *cluster
 	}
 	if verr != nil {
 		return fmt.Errorf("%d instances did not end as expected: %w", wrong, verr)
+	}
+	if c.hold {
+		step("holding: browse " + dashboardURL + " ; Ctrl-C stops everything")
+		<-ctx.Done()
 	}
 	return nil
 }
