@@ -157,6 +157,10 @@ type Event struct {
 	Status         Status     `json:"status,omitempty"`
 	Recursive      bool       `json:"recursive,omitempty"`
 	Reason         string     `json:"reason,omitempty"`
+	// Seen, on the ExecutionStarted of a continue-as-new, lists the message
+	// ids the previous execution consumed, so that one delivered again is
+	// still dropped as a duplicate.
+	Seen []string `json:"seen,omitempty"`
 }
 
 // eventWire adds the payload in one of two forms: raw JSON under "d" when the
@@ -286,6 +290,9 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 // Size approximates the stored size of the event in bytes, for the history cap.
 func (e *Event) Size() int {
 	n := 48 + len(e.Name) + len(e.Version) + len(e.InstanceID) + len(e.ExecutionID) + len(e.Data) + len(e.MessageID) + len(e.Reason)
+	for _, id := range e.Seen {
+		n += len(id) + 3
+	}
 	for f := e.Failure; f != nil; f = f.Cause {
 		n += len(f.Type) + len(f.Message) + len(f.Stack)
 	}

@@ -358,6 +358,9 @@ func (e *executor) track(ev *Event, live bool) {
 	switch ev.Kind {
 	case EventExecutionStarted:
 		e.executionID = ev.ExecutionID
+		for _, id := range ev.Seen {
+			e.seenMsgs[id] = struct{}{}
+		}
 	case EventActivityScheduled:
 		t := &ActivityTask{Partition: e.partition, InstanceID: e.instanceID, ExecutionID: e.executionID, TaskID: ev.TaskID,
 			Name: ev.Name, Version: ev.Version, Input: ev.Data, ScheduledAt: ev.Time}
@@ -658,6 +661,10 @@ func (e *executor) continueAsNew() {
 		version = e.version
 	}
 	newExec := deterministicID(e.instanceID, e.executionID, "continue")
+	// A message this execution consumed may be delivered again after the
+	// new execution starts (a crash between commit and delete, or an outbox
+	// re-sent after a fail-over): the new execution remembers the ids.
+	seen := slices.Sorted(maps.Keys(e.seenMsgs))
 	out := e.out
 	e.resetExecution()
 	e.out = out
@@ -665,7 +672,7 @@ func (e *executor) continueAsNew() {
 	out.history = nil
 	e.now = now
 	e.record(&Event{Kind: EventEpisodeStarted, Time: now})
-	start := &Event{Kind: EventExecutionStarted, Name: name, Version: version, Data: can.input, ExecutionID: newExec, Parent: parent}
+	start := &Event{Kind: EventExecutionStarted, Name: name, Version: version, Data: can.input, ExecutionID: newExec, Parent: parent, Seen: seen}
 	e.record(start)
 	e.apply(start)
 	e.step()
