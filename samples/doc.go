@@ -13,6 +13,8 @@
 //     continue-as-new (Monitor).
 //   - provisioning.go: an environment built from sub-orchestrations and
 //     activities, compensated on failure (ProvisionEnvironment).
+//   - chain.go: a long sequence of N activities, each feeding the next (Chain).
+//   - events.go: an orchestration that collects N external events (CollectEvents).
 //
 // The activities do deterministic work (string and number transforms) so
 // that every result can be checked; Options.Latency makes them take time, as

@@ -36,6 +36,8 @@ func RegisterWithOptions(reg *core.Registry, o Options) error {
 		core.RegisterOrchestration(own, Monitor),
 		core.RegisterOrchestration(own, ProvisionEnvironment),
 		core.RegisterOrchestration(own, ProvisionResource),
+		core.RegisterOrchestration(own, Chain),
+		core.RegisterOrchestration(own, CollectEvents),
 
 		registerActivity(own, o.Latency, SayHello),
 		registerActivity(own, o.Latency, Square),
@@ -49,6 +51,7 @@ func RegisterWithOptions(reg *core.Registry, o Options) error {
 		registerActivity(own, o.Latency, ResourceReady),
 		registerActivity(own, o.Latency, DeleteResource),
 		registerActivity(own, o.Latency, ConfigureDNS),
+		registerActivity(own, o.Latency, Increment),
 	}
 	for _, err := range steps {
 		if err != nil {
