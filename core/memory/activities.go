@@ -69,7 +69,7 @@ func (p *Provider) FetchActivity(ctx context.Context, lock time.Duration) (*core
 	now := p.now()
 	p.workMu.Lock()
 	defer p.workMu.Unlock()
-	for _, e := range p.work.live() {
+	for e := range p.work.live() {
 		if e.visibleAt.After(now) {
 			continue
 		}

@@ -107,7 +107,7 @@ func (p *Provider) FetchMessages(ctx context.Context, partition, max int, lock t
 	part.mu.Lock()
 	defer part.mu.Unlock()
 	out := []*core.Message{}
-	for _, e := range part.queue.live() {
+	for e := range part.queue.live() {
 		if len(out) == max {
 			break
 		}

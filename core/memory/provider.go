@@ -165,7 +165,7 @@ func (p *Provider) NextVisibleAt() (time.Time, bool) {
 	now := p.now()
 	var next time.Time
 	consider := func(q *queue) {
-		for _, e := range q.live() {
+		for e := range q.live() {
 			if e.visibleAt.After(now) && (next.IsZero() || e.visibleAt.Before(next)) {
 				next = e.visibleAt
 			}

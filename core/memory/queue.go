@@ -2,6 +2,7 @@ package memory
 
 import (
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/azdurable/azdurable/core"
@@ -67,16 +68,18 @@ func (q *queue) remove(e *entry) {
 	}
 }
 
-// live returns the entries in enqueue order. The slice is a copy, so the
-// caller may remove entries while it walks it.
-func (q *queue) live() []*entry {
-	out := make([]*entry, 0, len(q.index))
-	for _, e := range q.entries {
-		if !e.gone {
-			out = append(out, e)
+// live yields the entries in enqueue order, without copying them. The
+// caller may remove entries while it walks them: compaction builds a new
+// slice and leaves the one being walked as it was.
+func (q *queue) live() iter.Seq[*entry] {
+	entries := q.entries
+	return func(yield func(*entry) bool) {
+		for _, e := range entries {
+			if !e.gone && !yield(e) {
+				return
+			}
 		}
 	}
-	return out
 }
 
 // lock hands out a visible entry: it counts the delivery, makes the entry

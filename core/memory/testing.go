@@ -13,7 +13,7 @@ func (p *Provider) Ready() (messages, workItems int) {
 	now := p.now()
 	count := func(q *queue) int {
 		n := 0
-		for _, e := range q.live() {
+		for e := range q.live() {
 			if !e.visibleAt.After(now) {
 				n++
 			}
