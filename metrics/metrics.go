@@ -58,6 +58,8 @@ type Sources struct {
 	Runtime   Runtime
 	Storage   Storage
 	Ownership Ownership
+	// Queues, if set, adds queue depth and message age from its last sample.
+	Queues *QueueSampler
 }
 
 // Collector is a prometheus.Collector over Sources.
@@ -105,7 +107,8 @@ var (
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHostInfo, descEpisodes, descCacheHits, descCacheMisses, descCachedInstances,
 		descConflicts, descActivities, descOffloaded, descInMemory, descDeadLettered, descPartitionsRunning,
-		descPartitionsOwned, descPartitionOwned, descOwnershipReady, descOwnershipScans, descLeaseEvents, descStorageOps} {
+		descPartitionsOwned, descPartitionOwned, descOwnershipReady, descOwnershipScans, descLeaseEvents, descStorageOps,
+		descQueueDepth, descQueueAge, descQueueSampled, descQueueSampleErr} {
 		ch <- d
 	}
 }
@@ -165,8 +168,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		// Without a partition manager the runtime owns what it runs.
 		owned = c.s.Runtime.OwnedPartitions()
 	default:
+		c.collectQueues(ch, nil, true)
 		return
 	}
+	c.collectQueues(ch, owned, false)
 	gauge(descPartitionsOwned, float64(len(owned)))
 	for _, p := range slices.Sorted(slices.Values(owned)) {
 		gauge(descPartitionOwned, 1, strconv.Itoa(p))

@@ -58,6 +58,9 @@ type Config struct {
 	DrainTimeout time.Duration
 
 	HTTPAddr string
+	// QueueMetricsInterval is how often the queues are sampled for the
+	// queue depth and age metrics; 0 turns the sampling off.
+	QueueMetricsInterval time.Duration
 	// DashboardAddr, when set, serves the web dashboard there;
 	// DashboardToken (env only) enables its operator actions.
 	DashboardAddr  string
@@ -86,6 +89,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		PollMaxInterval:          time.Second,
 		DrainTimeout:             30 * time.Second,
 		HTTPAddr:                 "127.0.0.1:0",
+		QueueMetricsInterval:     30 * time.Second,
 		LogFormat:                "json",
 	}
 	level := "info"
@@ -105,6 +109,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		{"acquire-interval", "duration", "interval between scans of the leases, to take free partitions and balance (0: default, 1.5s)", (*durationValue)(&c.AcquireInterval)},
 		{"handover-timeout", "duration", "how long a partition handed over to another host may finish its in-flight work (0: default, 5s)", (*durationValue)(&c.HandOverTimeout)},
 		{"drain-timeout", "duration", "how long a shutdown lets in-flight work finish before it releases the partitions", (*durationValue)(&c.DrainTimeout)},
+		{"queue-metrics-interval", "duration", "how often to sample queue depth and message age for /metrics (2 storage operations per queue); 0 turns it off", (*durationValue)(&c.QueueMetricsInterval)},
 		{"dashboard", "address", "serve the web dashboard on this address, e.g. 127.0.0.1:8089 (default: none); operator token from AZDURABLE_DASHBOARD_TOKEN", (*stringValue)(&c.DashboardAddr)},
 		{"http", "address", "listen address of the HTTP server (/healthz, /readyz, /metrics, /status); port 0 picks a free port", (*stringValue)(&c.HTTPAddr)},
 		{"log-level", "level", "debug, info, warn or error", (*stringValue)(&level)},
@@ -192,6 +197,8 @@ func (c *Config) validate() error {
 		return bad("lease-duration, renew-interval, acquire-interval and handover-timeout must not be negative")
 	case c.DrainTimeout <= 0:
 		return bad("drain-timeout is %s; it must be positive", c.DrainTimeout)
+	case c.QueueMetricsInterval < 0:
+		return bad("queue-metrics-interval is %s; it must not be negative (0 turns the sampling off)", c.QueueMetricsInterval)
 	case c.LogFormat != "json" && c.LogFormat != "console":
 		return bad("log format %q: use json or console", c.LogFormat)
 	}
@@ -289,6 +296,7 @@ func (c *Config) Redacted() map[string]any {
 		"drain_timeout":             c.DrainTimeout.String(),
 		"http":                      c.HTTPAddr,
 		"dashboard":                 c.DashboardAddr,
+		"queue_metrics_interval":    c.QueueMetricsInterval.String(),
 		"dashboard_token_set":       c.DashboardToken != "",
 		"log_level":                 c.LogLevel.String(),
 		"log_format":                c.LogFormat,

@@ -134,7 +134,12 @@ func (h *host) start(ctx context.Context, log zerolog.Logger) int {
 	h.mu.Lock()
 	h.own, h.rt = own, rt
 	h.mu.Unlock()
-	h.setMetrics(metrics.Sources{HostID: h.cfg.HostID, Runtime: rt, Storage: prov, Ownership: own})
+	var queues *metrics.QueueSampler
+	if h.cfg.QueueMetricsInterval > 0 {
+		queues = metrics.NewQueueSampler(prov, h.cfg.QueueMetricsInterval)
+		go queues.Run(ctx)
+	}
+	h.setMetrics(metrics.Sources{HostID: h.cfg.HostID, Runtime: rt, Storage: prov, Ownership: own, Queues: queues})
 	if h.cfg.DashboardAddr != "" {
 		hub := &ops.Hub{Provider: prov, Client: rt.Client(), Leases: leases.NewBlobStore(prov.LeaseContainer())}
 		dh, err := dashboard.New(dashboard.Options{Hub: hub, OperatorToken: h.cfg.DashboardToken, Logger: &h.log})
