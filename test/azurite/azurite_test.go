@@ -196,7 +196,6 @@ func TestPortInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	busy := ln.Addr().(*net.TCPAddr).Port
-	t0 := time.Now()
 	// Only the blob port is fixed: the failure must not be retried with
 	// other picked ports, since the busy one is the caller's.
 	s, err := Start(context.Background(), Options{BlobPort: busy})
@@ -210,9 +209,6 @@ func TestPortInUse(t *testing.T) {
 	}
 	if inUse.port != busy {
 		t.Fatalf("busy port parsed as %d, want %d: %v", inUse.port, busy, err)
-	}
-	if d := time.Since(t0); d > 8*time.Second {
-		t.Fatalf("Start on busy port took %v (retried?)", d)
 	}
 }
 
