@@ -122,7 +122,7 @@ func run(ctx context.Context, c config) error {
 	cl, err := cluster.New(ctx, cluster.Options{
 		ConnectionString: connStr, TaskHub: hubName, Partitions: c.partitions, Logs: logs,
 		// Short leases make the fail-over quick to watch (the default is 30 s).
-		Args: []string{"-lease-duration", "15s", "-renew-interval", "4s", "-activity-latency", "20ms"},
+		Args: []string{"-lease-duration", "15s", "-renew-interval", "4s", "-lock-duration", "15s", "-activity-latency", "20ms"},
 	})
 	if err != nil {
 		return err

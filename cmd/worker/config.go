@@ -46,6 +46,11 @@ type Config struct {
 	OrchestrationConcurrency int
 	OffloadActivities        bool
 	PollMaxInterval          time.Duration
+	// LockDuration and ActivityLockDuration: how long fetched control
+	// messages and work items stay hidden from others. After a crash they
+	// reappear when it runs out, so keep it near the lease duration.
+	LockDuration         time.Duration
+	ActivityLockDuration time.Duration
 	// ActivityLatency makes every sample activity take this long.
 	ActivityLatency time.Duration
 
@@ -87,6 +92,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		ActivityConcurrency:      64,
 		OrchestrationConcurrency: 16,
 		PollMaxInterval:          time.Second,
+		LockDuration:             30 * time.Second,
+		ActivityLockDuration:     30 * time.Second,
 		DrainTimeout:             30 * time.Second,
 		HTTPAddr:                 "127.0.0.1:0",
 		QueueMetricsInterval:     30 * time.Second,
@@ -109,6 +116,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		{"acquire-interval", "duration", "interval between scans of the leases, to take free partitions and balance (0: default, 1.5s)", (*durationValue)(&c.AcquireInterval)},
 		{"handover-timeout", "duration", "how long a partition handed over to another host may finish its in-flight work (0: default, 5s)", (*durationValue)(&c.HandOverTimeout)},
 		{"drain-timeout", "duration", "how long a shutdown lets in-flight work finish before it releases the partitions", (*durationValue)(&c.DrainTimeout)},
+		{"lock-duration", "duration", "how long fetched control messages stay locked; after a crash they reappear when it runs out (keep it near the lease duration)", (*durationValue)(&c.LockDuration)},
+		{"activity-lock-duration", "duration", "how long a fetched work item stays locked; running activities renew it every third of it", (*durationValue)(&c.ActivityLockDuration)},
 		{"queue-metrics-interval", "duration", "how often to sample queue depth and message age for /metrics (2 storage operations per queue); 0 turns it off", (*durationValue)(&c.QueueMetricsInterval)},
 		{"dashboard", "address", "serve the web dashboard on this address, e.g. 127.0.0.1:8089 (default: none); operator token from AZDURABLE_DASHBOARD_TOKEN", (*stringValue)(&c.DashboardAddr)},
 		{"http", "address", "listen address of the HTTP server (/healthz, /readyz, /metrics, /status); port 0 picks a free port", (*stringValue)(&c.HTTPAddr)},
@@ -197,6 +206,8 @@ func (c *Config) validate() error {
 		return bad("lease-duration, renew-interval, acquire-interval and handover-timeout must not be negative")
 	case c.DrainTimeout <= 0:
 		return bad("drain-timeout is %s; it must be positive", c.DrainTimeout)
+	case c.LockDuration < time.Second || c.ActivityLockDuration < time.Second:
+		return bad("lock-duration (%s) and activity-lock-duration (%s) must be at least 1s", c.LockDuration, c.ActivityLockDuration)
 	case c.QueueMetricsInterval < 0:
 		return bad("queue-metrics-interval is %s; it must not be negative (0 turns the sampling off)", c.QueueMetricsInterval)
 	case c.LogFormat != "json" && c.LogFormat != "console":
@@ -297,6 +308,8 @@ func (c *Config) Redacted() map[string]any {
 		"http":                      c.HTTPAddr,
 		"dashboard":                 c.DashboardAddr,
 		"queue_metrics_interval":    c.QueueMetricsInterval.String(),
+		"lock_duration":             c.LockDuration.String(),
+		"activity_lock_duration":    c.ActivityLockDuration.String(),
 		"dashboard_token_set":       c.DashboardToken != "",
 		"log_level":                 c.LogLevel.String(),
 		"log_format":                c.LogFormat,

@@ -122,6 +122,8 @@ func (h *host) start(ctx context.Context, log zerolog.Logger) int {
 		OrchestrationConcurrency: h.cfg.OrchestrationConcurrency,
 		OffloadActivities:        h.cfg.OffloadActivities,
 		PollMaxInterval:          h.cfg.PollMaxInterval,
+		LockDuration:             h.cfg.LockDuration,
+		ActivityLockDuration:     h.cfg.ActivityLockDuration,
 	})
 	if err != nil {
 		log.Error().Err(err).Msg("invalid runtime configuration")

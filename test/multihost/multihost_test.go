@@ -36,6 +36,7 @@ const (
 var hostArgs = []string{
 	"-lease-duration", leaseDuration.String(),
 	"-renew-interval", "4s",
+	"-lock-duration", "15s",
 	"-acquire-interval", acquireInterval.String(),
 	"-drain-timeout", "5s",
 	"-poll-max-interval", "200ms",
