@@ -206,19 +206,11 @@ func (p *Provider) LoadInstance(ctx context.Context, partition int, instanceID s
 	if err := p.checkRoute(partition, instanceID); err != nil {
 		return nil, err
 	}
-	r, err := p.readInstanceRow(ctx, partition, instanceID)
+	r, m, hist, err := p.readInstance(ctx, partition, instanceID)
 	if err != nil {
 		return nil, err
 	}
 	st, err := p.decodeState(ctx, r, true)
-	if err != nil {
-		return nil, err
-	}
-	m, err := decodeMeta(r)
-	if err != nil {
-		return nil, err
-	}
-	hist, err := p.readHistory(ctx, partition, instanceID, m.exec, m.nextSeq)
 	if err != nil {
 		return nil, err
 	}
@@ -243,20 +235,42 @@ func (p *Provider) GetHistory(ctx context.Context, instanceID string) ([]*core.E
 	if err := core.ValidateInstanceID(instanceID, 0); err != nil {
 		return nil, err
 	}
-	partition := p.PartitionOf(instanceID)
-	r, err := p.readInstanceRow(ctx, partition, instanceID)
-	if err != nil {
-		return nil, err
-	}
-	m, err := decodeMeta(r)
-	if err != nil {
-		return nil, err
-	}
-	return p.readHistory(ctx, partition, instanceID, m.exec, m.nextSeq)
+	_, _, hist, err := p.readInstance(ctx, p.PartitionOf(instanceID), instanceID)
+	return hist, err
 }
 
-// readHistory reads the H| rows of one execution and checks that they hold
-// the events 0..next-1 in order.
+// historyReadTries bounds how often readInstance starts again when a new
+// execution replaced the history between its two reads.
+const historyReadTries = 3
+
+// readInstance reads the instance row, then the history of its execution,
+// and returns the history as of that row. A commit between the two reads
+// only appends events, which are left out; a continue-as-new in between
+// drops the execution's rows, and the reads start again.
+func (p *Provider) readInstance(ctx context.Context, partition int, id string) (row, *instanceMeta, []*core.Event, error) {
+	for try := 1; ; try++ {
+		r, err := p.readInstanceRow(ctx, partition, id)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		m, err := decodeMeta(r)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		hist, err := p.readHistory(ctx, partition, id, m.exec, m.nextSeq)
+		if errors.Is(err, errHistoryReplaced) && try < historyReadTries {
+			continue
+		}
+		return r, m, hist, err
+	}
+}
+
+// errHistoryReplaced: the execution's history had fewer events than its
+// instance row (read just before) counts.
+var errHistoryReplaced = errors.New("the execution's history was replaced while it was read")
+
+// readHistory reads the H| rows of one execution and returns its first next
+// events, checking that they are in order.
 func (p *Provider) readHistory(ctx context.Context, partition int, id, exec string, next int64) ([]*core.Event, error) {
 	prefix := historyPrefix(id, exec)
 	rows, err := p.queryRange(ctx, partition, prefix, prefixEnd(prefix), "", "")
@@ -280,10 +294,11 @@ func (p *Provider) readHistory(ctx context.Context, partition int, id, exec stri
 			return nil, fmt.Errorf("instance %q: history of execution %q is corrupt: event %d has seq %d", id, exec, i, ev.Seq)
 		}
 	}
-	if int64(len(events)) != next {
-		return nil, fmt.Errorf("instance %q: history of execution %q has %d events; the instance row expects %d", id, exec, len(events), next)
+	if int64(len(events)) < next {
+		return nil, fmt.Errorf("instance %q: %w: execution %q has %d events; the instance row expects %d", id, errHistoryReplaced, exec, len(events), next)
 	}
-	return events, nil
+	// Events past next were committed after the instance row was read.
+	return events[:next], nil
 }
 
 // rowValues reads the chunked value ("D" properties, or the blob named by

@@ -1,6 +1,8 @@
 package azprovider
 
 import (
+	"context"
+	"errors"
 	"sort"
 	"strings"
 	"testing"
@@ -172,5 +174,34 @@ func TestTimeKeysSortByTime(t *testing.T) {
 	a, b := testTime, testTime.Add(100)
 	if !(timeKey(a) < timeKey(b)) || len(timeKey(a)) != len(timeKey(b.AddDate(3000, 0, 0))) {
 		t.Fatalf("time keys %q %q", timeKey(a), timeKey(b))
+	}
+}
+
+// TestTooLongInstanceIDsAreRefused: every entry point refuses an id over
+// 256 bytes with core.ErrInvalidInput and a message that gives the limit,
+// before any storage call (the provider here has no reachable storage).
+func TestTooLongInstanceIDsAreRefused(t *testing.T) {
+	p, err := newProvider(Options{ConnectionString: "UseDevelopmentStorage=true", TaskHub: "idlimits", Partitions: 4})
+	must(t, err)
+	long := strings.Repeat("é", 129) // 258 bytes
+	ctx := context.Background()
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, core.ErrInvalidInput) || !strings.Contains(err.Error(), "limit is 256") {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	_, err = p.GetInstance(ctx, long, false)
+	check("GetInstance", err)
+	_, err = p.GetHistory(ctx, long)
+	check("GetHistory", err)
+	_, err = p.LoadInstance(ctx, p.PartitionOf(long), long)
+	check("LoadInstance", err)
+	check("SendMessages", p.SendMessages(ctx, []*core.Message{eventMessage(long, "e", nil)}))
+	res, err := p.Commit(ctx, p.PartitionOf(long), &core.CommitBatch{Episodes: []*core.Episode{newInstanceEpisode(long, testTime)}})
+	must(t, err)
+	check("Commit", res[0].Err)
+	if n := len(p.Stats()); n != 0 {
+		t.Errorf("storage was called: %v", p.Stats())
 	}
 }

@@ -2,8 +2,11 @@ package azprovider
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +15,21 @@ import (
 	"github.com/azdurable/azdurable/test/azurite"
 )
 
-func TestMain(m *testing.M) { azurite.Main(m) }
+// storageParallelism is how many tests run at once unless -parallel says
+// otherwise: the tests of this package wait on Azurite and on timers far
+// more than they use the CPU, so the default (GOMAXPROCS) leaves the machine
+// idle and makes the package several times slower.
+const storageParallelism = 8
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(storageParallelism, runtime.GOMAXPROCS(0))))
+	}
+	azurite.Main(m)
+}
 
 // testHubName returns a task hub name unique to the test.
 func testHubName(t testing.TB) string {

@@ -452,41 +452,60 @@ func instanceEntity(pk string, st *core.InstanceState, m *instanceMeta, payloads
 // row, spilled to a blob). When the chunks would not fit one transaction,
 // the whole history of the episode goes to one row, spilled to a blob.
 func historyRows(id, exec string, events []*core.Event) ([]*dataRow, error) {
-	var groups [][]*core.Event
-	var chunk []*core.Event
-	size := 0
-	for _, ev := range events {
-		b, err := json.Marshal(ev)
+	// Each event is encoded once: its size decides the chunks, and the
+	// chunks are put together from the encodings (encodeEventRun).
+	enc := make([][]byte, len(events))
+	var groups [][]int // index ranges [from, to) of events
+	from, size := 0, 0
+	for i, ev := range events {
+		b, err := ev.MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("%w: instance %q: encode history event %d: %v", core.ErrInvalidInput, id, ev.Seq, err)
 		}
-		if len(chunk) > 0 && size+len(b)+1 > maxInlineBytes-64 {
-			groups = append(groups, chunk)
-			chunk, size = nil, 0
+		enc[i] = b
+		if i > from && size+len(b)+1 > maxInlineBytes-64 {
+			groups = append(groups, []int{from, i})
+			from, size = i, 0
 		}
-		chunk = append(chunk, ev)
 		size += len(b) + 1
 	}
-	if len(chunk) > 0 {
-		groups = append(groups, chunk)
+	if len(events) > from {
+		groups = append(groups, []int{from, len(events)})
 	}
 	merged := len(groups) > maxBatchOps-8
 	if merged {
-		groups = [][]*core.Event{events}
+		groups = [][]int{{0, len(events)}}
 	}
 	rows := make([]*dataRow, len(groups))
 	for i, g := range groups {
-		b, err := core.EncodeEvents(g)
-		if err != nil {
-			return nil, fmt.Errorf("%w: instance %q: encode history: %v", core.ErrInvalidInput, id, err)
-		}
-		rows[i] = &dataRow{rk: historyKey(id, exec, g[0].Seq), kind: "history", data: b,
-			props: historyProps(g), action: aztables.TransactionTypeAdd}
+		run := events[g[0]:g[1]]
+		rows[i] = &dataRow{rk: historyKey(id, exec, run[0].Seq), kind: "history", data: encodeEventRun(enc[g[0]:g[1]]),
+			props: historyProps(run), action: aztables.TransactionTypeAdd}
 		if merged {
 			rows[i].spill(id)
 		}
 	}
 	return rows, nil
+}
+
+// encodeEventRun puts encoded events together as core.EncodeEvents does
+// (TestEncodeEventRunMatchesCore checks that the bytes are the same).
+func encodeEventRun(enc [][]byte) []byte {
+	n := 32
+	for _, b := range enc {
+		n += len(b) + 1
+	}
+	out := make([]byte, 0, n)
+	out = append(out, `{"v":`...)
+	out = strconv.AppendInt(out, core.EventFormatVersion, 10)
+	out = append(out, `,"events":[`...)
+	for i, b := range enc {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
+	}
+	return append(out, "]}"...)
 }
 
 func historyProps(events []*core.Event) func(e *entity) {

@@ -46,8 +46,9 @@ type Provider struct {
 }
 
 var (
-	_ core.Provider     = (*Provider)(nil)
-	_ core.TaskHubAdmin = (*Provider)(nil)
+	_ core.Provider        = (*Provider)(nil)
+	_ core.TaskHubAdmin    = (*Provider)(nil)
+	_ core.ActivityDeleter = (*Provider)(nil)
 )
 
 const metaCacheSize = 16384

@@ -268,3 +268,121 @@ func TestTransactionLimits(t *testing.T) {
 		}
 	}
 }
+
+// jsonOf is a JSON string of exactly n bytes, the kind of payload the default codec writes.
+func jsonOf(n int, c byte) []byte {
+	b := bytes.Repeat([]byte{c}, n)
+	b[0], b[n-1] = '"', '"'
+	return b
+}
+
+// TestAzuriteSpillsAtTheLimits writes payloads of 64 KiB - 1, 64 KiB,
+// 64 KiB + 1 and 1 MiB everywhere a payload goes, and checks where each is
+// stored and that it comes back unchanged: instance payloads stay in their
+// row up to 64 KiB (a binary property) and go to a blob above; history
+// chunks and outbox rows stay in their rows up to 720 KiB; queue messages
+// (control and work items) go to a blob above 48 KiB of text, and stay in
+// the queue up to it.
+func TestAzuriteSpillsAtTheLimits(t *testing.T) {
+	t.Parallel()
+	p := newTestProvider(t)
+	ctx := testCtx(t)
+	for _, n := range []int{64<<10 - 1, 64 << 10, 64<<10 + 1, 1 << 20} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			data := jsonOf(n, 'p')
+			id := idIn(p, fmt.Sprintf("spill%d", n), 1)
+			ep := newInstanceEpisode(id, testTime)
+			ep.State.Input, ep.History[1].Data = data, data
+			ep.State.Output = jsonOf(n, 'o')
+			ep.History = append(ep.History, &core.Event{Seq: 2, Kind: core.EventEventRaised, Name: "e", Data: jsonOf(n, 'e'), Time: testTime})
+			ep.State.HistoryEvents = 3
+			ep.OutboxID = "out"
+			ep.Outbox = []*core.Message{eventMessage(idIn(p, "receiver", 2), "big", jsonOf(n, 'm'))}
+			res := commitOne(t, p, ep)
+			must(t, res.Err)
+
+			r := rowOf(t, p, id)
+			inline := n <= maxInlinePayload
+			if r.has("Input") != inline || r.has("InputBlob") == inline || r.has("Output") != inline {
+				t.Errorf("instance row: input inline %v, in a blob %v; want inline %v", r.has("Input"), r.has("InputBlob"), inline)
+			}
+			hist, err := p.queryRange(ctx, 1, historyPrefix(id, ep.State.ExecutionID), prefixEnd(historyPrefix(id, ep.State.ExecutionID)), "", "")
+			must(t, err)
+			spilledRows := 0
+			for _, h := range hist {
+				if h.str("Blob") != "" {
+					spilledRows++
+				}
+			}
+			if big := n > maxInlineBytes/2; (spilledRows > 0) != (n > maxInlineBytes) || len(hist) < 1 || (!big && len(hist) != 1) {
+				t.Errorf("history: %d rows, %d in blobs", len(hist), spilledRows)
+			}
+			out, err := p.queryRange(ctx, 1, outboxInstancePrefix(id), prefixEnd(outboxInstancePrefix(id)), "", "")
+			must(t, err)
+			if len(out) != 1 || (out[0].str("Blob") != "") != (n > maxInlineBytes) {
+				t.Errorf("outbox row in a blob: %v", len(out) == 1 && out[0].str("Blob") != "")
+			}
+			snap := checkSnapshot(t, p, ep, res.Token, 3)
+			if !bytes.Equal(snap.History[1].Data, data) || !bytes.Equal(snap.History[2].Data, ep.History[2].Data) {
+				t.Error("history data changed")
+			}
+			st, err := p.OpenPartition(ctx, 1)
+			must(t, err)
+			var unit *core.OutboxUnit
+			for _, u := range st.Outbox {
+				if u.Ref.InstanceID == id {
+					unit = u
+				}
+			}
+			if unit == nil || len(unit.Messages) != 1 || !bytes.Equal(unit.Messages[0].Event.Data, ep.Outbox[0].Event.Data) {
+				t.Error("outbox message lost or changed")
+			}
+
+			// Over 48 KiB of text, queue messages and work items go to blobs.
+			msg := eventMessage(id, "m", data)
+			must(t, p.SendMessages(ctx, []*core.Message{msg}))
+			got, err := p.FetchMessages(ctx, 1, 32, time.Minute)
+			must(t, err)
+			if len(got) != 1 || !bytes.Equal(got[0].Event.Data, data) || got[0].Receipt.(*receipt).blob == "" {
+				t.Fatalf("control message: %d fetched", len(got))
+			}
+			must(t, p.DeleteMessages(ctx, 1, got))
+			task := &core.ActivityTask{Partition: 1, InstanceID: id, ExecutionID: "e", TaskID: 1, Name: "A", Input: data, ScheduledAt: testTime}
+			must(t, p.EnqueueActivities(ctx, []*core.ActivityTask{task}))
+			item, err := p.FetchActivity(ctx, time.Minute)
+			must(t, err)
+			if item == nil || !bytes.Equal(item.Task.Input, data) || item.Receipt.(*receipt).blob == "" {
+				t.Fatal("work item lost or not in a blob")
+			}
+			must(t, p.DeleteActivity(ctx, item))
+		})
+	}
+	t.Run("queue text at 48 KiB", func(t *testing.T) {
+		id := idIn(p, "text", 3)
+		// The encoded message is the data plus a fixed overhead: find the
+		// data size that makes exactly maxQueueText bytes of text.
+		probe := eventMessage(id, "m", jsonOf(100, 'q'))
+		b, err := core.EncodeMessage(probe)
+		must(t, err)
+		fits := maxQueueText - (len(b) - 100)
+		for _, tc := range []struct {
+			n       int
+			spilled bool
+		}{{fits, false}, {fits + 1, true}} {
+			m := eventMessage(id, "m", jsonOf(tc.n, 'q'))
+			m.ID = probe.ID
+			b, err := core.EncodeMessage(m)
+			must(t, err)
+			if len(b) != maxQueueText+tc.n-fits {
+				t.Fatalf("text of %d bytes, want %d", len(b), maxQueueText+tc.n-fits)
+			}
+			must(t, p.SendMessages(ctx, []*core.Message{m}))
+			got, err := p.FetchMessages(ctx, 3, 32, time.Minute)
+			must(t, err)
+			if len(got) != 1 || !bytes.Equal(got[0].Event.Data, m.Event.Data) || (got[0].Receipt.(*receipt).blob != "") != tc.spilled {
+				t.Fatalf("message of %d bytes of text: %d fetched, want spilled %v", len(b), len(got), tc.spilled)
+			}
+			must(t, p.DeleteMessages(ctx, 3, got))
+		}
+	})
+}

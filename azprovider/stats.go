@@ -1,6 +1,7 @@
 package azprovider
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strings"
@@ -21,6 +22,8 @@ import (
 //	table.delete delete of one entity
 //	table.create, table.drop  create or delete the table
 //	queue.put, queue.get, queue.update, queue.delete  message operations
+//	queue.get-empty  a queue.get that returned no message: an idle poll
+//	                 (also counted in queue.get)
 //	queue.peek, queue.clear, queue.create, queue.drop, queue.props
 //	blob.put, blob.get, blob.delete, blob.list, blob.lease
 //	blob.container-create, blob.container-drop
@@ -29,6 +32,10 @@ import (
 func (p *Provider) Stats() map[string]int64 {
 	return p.stats.snapshot()
 }
+
+// kindEmptyDequeue counts the dequeues that found no message, so that the
+// cost of idle polling can be told from the cost of work.
+const kindEmptyDequeue = "queue.get-empty"
 
 type opStats struct {
 	m sync.Map // kind → *atomic.Int64
@@ -74,13 +81,22 @@ func withCapture(ctx context.Context, c *batchCapture) context.Context {
 
 func (c *countingPolicy) Do(req *policy.Request) (*http.Response, error) {
 	raw := req.Raw()
-	c.stats.add(opKind(c.service, raw))
+	kind := opKind(c.service, raw)
 	resp, err := req.Next()
-	if err == nil {
-		if cp, ok := raw.Context().Value(captureKey{}).(*batchCapture); ok && strings.HasSuffix(raw.URL.Path, "/$batch") {
-			cp.status = resp.StatusCode
-			cp.body, _ = runtime.Payload(resp)
+	// A call is counted when it ends, together with what it found, so that a
+	// snapshot taken while calls run never holds half of one.
+	c.stats.add(kind)
+	if err != nil {
+		return resp, err
+	}
+	if kind == "queue.get" && resp.StatusCode == http.StatusOK {
+		if body, _ := runtime.Payload(resp); !bytes.Contains(body, []byte("<QueueMessage>")) {
+			c.stats.add(kindEmptyDequeue)
 		}
+	}
+	if cp, ok := raw.Context().Value(captureKey{}).(*batchCapture); ok && strings.HasSuffix(raw.URL.Path, "/$batch") {
+		cp.status = resp.StatusCode
+		cp.body, _ = runtime.Payload(resp)
 	}
 	return resp, err
 }

@@ -157,6 +157,19 @@ func (p *Provider) CompleteActivity(ctx context.Context, item *core.ActivityWork
 	}
 }
 
+// DeleteActivity deletes a work item without sending a result
+// (core.ActivityDeleter): the runtime delivered the result in memory and a
+// commit consumed it. A work item already gone, or fetched again after its
+// lock expired, is not an error: it runs again, and its result is dropped
+// as a duplicate.
+func (p *Provider) DeleteActivity(ctx context.Context, item *core.ActivityWorkItem) error {
+	rc, err := itemReceipt(item)
+	if err != nil {
+		return err
+	}
+	return p.deleteMessage(ctx, rc, true)
+}
+
 // AbandonActivity makes the work item visible again after delay.
 func (p *Provider) AbandonActivity(ctx context.Context, item *core.ActivityWorkItem, delay time.Duration) error {
 	rc, err := itemReceipt(item)

@@ -10,6 +10,43 @@ import (
 	"time"
 )
 
+// ActivityDeleter is an optional extension of Provider: DeleteActivity
+// removes a fetched work item without sending a result; a work item already
+// gone, or locked again by another fetch, is not an error.
+//
+// With it, the host that ran an offloaded activity and owns the instance's
+// partition hands the result to the partition in memory, and deletes the
+// work item only once a commit has consumed the result: the result skips
+// the control queue (a send, a dequeue and a delete), and a crash before the
+// commit loses nothing, because the work item, still locked, runs again when
+// its lock expires. Without it, every result goes through CompleteActivity.
+type ActivityDeleter interface {
+	DeleteActivity(ctx context.Context, item *ActivityWorkItem) error
+}
+
+// deleteWorkItems deletes work items whose results were consumed (or will be
+// recovered from the pending rows), best effort: one left behind runs again
+// when its lock expires, and its result is dropped as a duplicate.
+func (r *Runtime) deleteWorkItems(ctx context.Context, items []*ActivityWorkItem) {
+	d, ok := r.p.(ActivityDeleter)
+	if !ok {
+		return
+	}
+	for _, it := range items {
+		if err := d.DeleteActivity(ctx, it); err != nil && ctx.Err() == nil {
+			r.log.Warn().Err(err).Str("instance", it.Task.InstanceID).Int64("task", it.Task.TaskID).Msg("delete work item")
+		}
+	}
+}
+
+// wakeActivities tells the work-item poller that work items were enqueued.
+func (r *Runtime) wakeActivities() {
+	select {
+	case r.activityWake <- struct{}{}:
+	default:
+	}
+}
+
 func (r *Runtime) tryActivitySlot() bool {
 	select {
 	case r.activitySlots <- struct{}{}:
@@ -51,6 +88,11 @@ func (r *Runtime) activityContext(t *ActivityTask) (context.Context, context.Can
 	k := activityKey{t.InstanceID, t.ExecutionID, t.TaskID}
 	r.mu.Lock()
 	r.running[k] = cancel
+	if r.cancelled.Contains(k) {
+		// Cancelled before it started here (a work item fetched late).
+		r.cancelled.Remove(k)
+		cancel()
+	}
 	r.mu.Unlock()
 	return ctx, func() {
 		r.mu.Lock()
@@ -60,10 +102,17 @@ func (r *Runtime) activityContext(t *ActivityTask) (context.Context, context.Can
 	}
 }
 
-// cancelRunning cancels an activity the orchestration no longer wants, if it runs here.
+// cancelRunning cancels an activity the orchestration no longer wants, if it
+// runs here. One that has not started yet (an offloaded work item this host
+// has not fetched yet) is remembered, and cancelled when it starts here.
+// Cancellation is best effort: a work item another host runs runs to the end.
 func (r *Runtime) cancelRunning(t *ActivityTask) {
+	k := activityKey{t.InstanceID, t.ExecutionID, t.TaskID}
 	r.mu.Lock()
-	cancel := r.running[activityKey{t.InstanceID, t.ExecutionID, t.TaskID}]
+	cancel := r.running[k]
+	if cancel == nil {
+		r.cancelled.Add(k, struct{}{})
+	}
 	r.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -117,7 +166,7 @@ func (r *Runtime) pollActivities() {
 				r.log.Warn().Err(err).Msg("fetch activity work item")
 			}
 			interval = min(max(interval*2, o.PollMinInterval), o.PollMaxInterval)
-			if !r.sleep(r.runCtx, interval) {
+			if !r.sleepOrWake(interval) {
 				return
 			}
 			continue
@@ -132,6 +181,22 @@ func (r *Runtime) pollActivities() {
 			defer r.releaseActivitySlot()
 			r.runWorkItem(item)
 		}()
+	}
+}
+
+// sleepOrWake waits d on the runtime's clock, or until this host enqueues
+// work items; false when the runtime stops.
+func (r *Runtime) sleepOrWake(d time.Duration) bool {
+	ch := make(chan struct{})
+	stop := r.clock.AfterFunc(d, func() { close(ch) })
+	defer stop()
+	select {
+	case <-ch:
+		return true
+	case <-r.activityWake:
+		return true
+	case <-r.runCtx.Done():
+		return false
 	}
 }
 
@@ -190,9 +255,16 @@ func (r *Runtime) runWorkItem(item *ActivityWorkItem) {
 		_ = r.p.AbandonActivity(abandonCtx, item, 0)
 		return
 	}
+	p := r.p.PartitionOf(t.InstanceID)
+	if _, ok := r.p.(ActivityDeleter); ok && !r.opts.NoInMemoryDelivery {
+		if w := r.worker(p); w != nil && w.deliverResult(msg, item) {
+			r.stats.deliveredInMemory.Add(1)
+			return
+		}
+	}
 	if err := r.p.CompleteActivity(ctx, item, msg); err != nil {
 		log.Warn().Err(err).Msg("complete work item; it will run again")
 		return
 	}
-	r.wake(r.p.PartitionOf(t.InstanceID))
+	r.wake(p)
 }

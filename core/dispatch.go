@@ -1,7 +1,9 @@
 package core
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,13 +16,14 @@ const unregisteredRetry = 2 * time.Second
 
 // job is one instance's share of a batch.
 type job struct {
-	id     string
-	msgs   []*Message
-	ci     *cachedInstance // the executor and what the commit starts from
-	out    *episodeOut
-	ep     *Episode
-	hit    bool
-	failed error // set when the episode had to be replaced by a failure
+	id      string
+	msgs    []*Message
+	ci      *cachedInstance // the executor and what the commit starts from
+	out     *episodeOut
+	ep      *Episode
+	hit     bool
+	guessed bool  // taken to be a new instance without reading it (firstDelivery)
+	failed  error // set when the episode had to be replaced by a failure
 	// What to do with the messages when there is no episode.
 	abandon    []*Message
 	abandonFor time.Duration
@@ -83,20 +86,10 @@ func (w *partitionWorker) process(ctx context.Context, msgs []*Message) {
 		if err != nil {
 			w.restoreDelivered(batch.OutboxDelivered)
 			if ctx.Err() == nil {
-				w.r.log.Warn().Err(err).Int("partition", w.p).Int("episodes", len(committing)).Msg("commit failed; messages will be retried")
-			}
-			for _, j := range committing {
-				w.undo(j, time.Second)
-			}
-		} else {
-			for i, j := range committing {
-				if res := results[i]; res.Err != nil {
-					w.commitFailed(ctx, j, res.Err)
-				} else {
-					w.committed(ctx, j, res.Token)
-				}
+				w.r.log.Warn().Err(err).Int("partition", w.p).Int("episodes", len(committing)).Msg("commit failed; checking what was stored")
 			}
 		}
+		w.outcomes(ctx, committing, results, err)
 	}
 	for _, j := range jobs {
 		w.settle(ctx, j)
@@ -120,14 +113,125 @@ func (w *partitionWorker) undo(j *job, delay time.Duration) {
 	j.abandonFor = delay
 }
 
-func (w *partitionWorker) commitFailed(ctx context.Context, j *job, err error) {
-	if errors.Is(err, ErrConflict) {
-		w.r.stats.conflicts.Add(1)
-		w.undo(j, 0)
-		return
+// outcomes acts on the results of a commit: it does what each stored
+// episode asks for, and settles the others. batchErr, when set, is the
+// failure of the whole batch (results are then ignored).
+//
+// A commit can fail although it was applied: its response was lost, or a
+// fault struck after the request left. If such an episode were treated as
+// not stored, its messages would come back as duplicates and be dropped,
+// and what it dispatched (activities, timers, outbox messages) would wait
+// for the partition to be opened again. So every episode whose commit
+// failed other than by a conflict is read back: when storage holds it, it
+// committed, and its follow-up work is done now.
+func (w *partitionWorker) outcomes(ctx context.Context, jobs []*job, results []CommitResult, batchErr error) {
+	var unsure []*job
+	var errs []error
+	for i, j := range jobs {
+		err := batchErr
+		if err == nil {
+			err = results[i].Err
+		}
+		switch {
+		case err == nil:
+			w.committed(ctx, j, results[i].Token)
+		case errors.Is(err, ErrConflict):
+			if !j.guessed {
+				w.r.stats.conflicts.Add(1)
+			}
+			w.undo(j, 0)
+		case ctx.Err() != nil:
+			// The partition is being released: the next owner recovers what
+			// was stored from the pending rows.
+			w.undo(j, time.Second)
+		default:
+			unsure = append(unsure, j)
+			errs = append(errs, err)
+		}
 	}
-	// A permanent error for this episode (too large, invalid): fail the
-	// instance instead, once.
+	snaps := make([]*InstanceSnapshot, len(unsure))
+	lerrs := make([]error, len(unsure))
+	sem := make(chan struct{}, w.r.opts.OrchestrationConcurrency)
+	var wg sync.WaitGroup
+	for i, j := range unsure {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			snaps[i], lerrs[i] = w.readBack(ctx, j.id)
+		}()
+	}
+	wg.Wait()
+	for i, j := range unsure {
+		switch snap, lerr := snaps[i], lerrs[i]; {
+		case lerr == nil && episodeStored(j.ep, snap):
+			w.r.log.Warn().Err(errs[i]).Str("instance", j.id).Int("partition", w.p).
+				Msg("commit reported an error but was applied; doing its follow-up work")
+			current := int64(len(snap.History)) == lastSeq(j.ep)+1
+			w.committed(ctx, j, snap.Token)
+			if !current {
+				// Storage has moved on since: the executor is behind it.
+				w.r.cache.drop(j.id)
+			}
+		case lerr != nil && !errors.Is(lerr, ErrInstanceNotFound), batchErr != nil:
+			// Not stored, or still unknown because storage cannot be read
+			// (then the next owner of the partition recovers what was stored).
+			w.undo(j, time.Second)
+		default:
+			w.commitFailed(ctx, j, errs[i])
+		}
+	}
+}
+
+// readBack loads an instance after a commit failed, retrying while storage
+// fails transiently, until ctx ends or the partition stops.
+func (w *partitionWorker) readBack(ctx context.Context, id string) (*InstanceSnapshot, error) {
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		snap, err := w.r.p.LoadInstance(ctx, w.p, id)
+		if err == nil || !IsRetryable(err) {
+			return snap, err
+		}
+		t := time.NewTimer(delay) // real time: a retry pause, not a durable wait
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-w.stopCh:
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
+// episodeStored reports whether the snapshot holds the episode's events
+// at their positions, that is whether the episode's commit was applied.
+func episodeStored(ep *Episode, snap *InstanceSnapshot) bool {
+	if len(ep.History) == 0 || snap == nil || snap.State == nil || snap.State.ExecutionID != ep.State.ExecutionID {
+		return false
+	}
+	first := ep.History[0].Seq
+	if first < 0 || lastSeq(ep) >= int64(len(snap.History)) {
+		return false
+	}
+	for i, ev := range ep.History {
+		want, err := json.Marshal(ev)
+		if err != nil {
+			return false
+		}
+		got, err := json.Marshal(snap.History[first+int64(i)])
+		if err != nil || !bytes.Equal(got, want) {
+			return false
+		}
+	}
+	return true
+}
+
+func lastSeq(ep *Episode) int64 { return ep.History[len(ep.History)-1].Seq }
+
+// commitFailed handles an episode that was not stored. A permanent error
+// (too large, invalid) fails the instance instead, once.
+func (w *partitionWorker) commitFailed(ctx context.Context, j *job, err error) {
 	w.undo(j, time.Second)
 	if j.failed != nil || IsRetryable(err) {
 		return
@@ -136,18 +240,22 @@ func (w *partitionWorker) commitFailed(ctx context.Context, j *job, err error) {
 	retry := &job{id: j.id, msgs: j.msgs, failed: err}
 	w.prepareFailure(ctx, retry, err)
 	if retry.ep == nil {
-		return
-	}
-	res, cerr := w.r.p.Commit(ctx, w.p, &CommitBatch{Episodes: []*Episode{retry.ep}})
-	if cerr != nil || len(res) != 1 || res[0].Err != nil {
-		if retry.ci != nil {
-			retry.ci.exec.close()
+		if len(retry.abandon)+len(retry.requeue) == 0 {
+			// Nothing to fail (gone, or ended): the messages are done with.
+			j.abandon, j.requeue, j.consumed = nil, nil, append(j.consumed, retry.consumed...)
 		}
 		return
 	}
-	j.abandon, j.requeue = nil, nil
-	w.committed(ctx, retry, res[0].Token)
-	j.consumed = append(j.consumed, retry.consumed...)
+	res, cerr := w.r.p.Commit(ctx, w.p, &CommitBatch{Episodes: []*Episode{retry.ep}})
+	if cerr == nil && len(res) != 1 {
+		cerr = fmt.Errorf("%w: provider returned %d results for 1 episode", errBatchFailed, len(res))
+	}
+	w.outcomes(ctx, []*job{retry}, res, cerr)
+	if len(retry.abandon)+len(retry.requeue) == 0 {
+		// The failure is stored: the messages are consumed.
+		j.abandon, j.requeue = nil, nil
+		j.consumed = append(j.consumed, retry.consumed...)
+	}
 }
 
 // prepare runs the instance's episode, or decides what to do with its messages.
@@ -155,9 +263,17 @@ func (w *partitionWorker) prepare(ctx context.Context, j *job) {
 	r := w.r
 	now := r.clock.Now()
 	ci := r.cache.take(j.id)
-	if ci != nil {
+	switch {
+	case ci != nil:
 		j.hit = true
-	} else {
+	case firstDelivery(j.msgs):
+		// A start delivered for the first time is almost always for a new
+		// instance: skip the read and let the commit's empty token check it.
+		// If the instance exists after all, the commit conflicts, the
+		// messages come back with a higher delivery count, and the instance
+		// is read then.
+		ci, j.guessed = &cachedInstance{}, true
+	default:
 		snap, err := r.p.LoadInstance(ctx, w.p, j.id)
 		switch {
 		case errors.Is(err, ErrInstanceNotFound):
@@ -234,6 +350,17 @@ func (w *partitionWorker) prepare(ctx context.Context, j *job) {
 	} else {
 		r.stats.cacheMisses.Add(1)
 	}
+}
+
+// firstDelivery reports whether the messages hold a start fetched from the
+// control queue for the first time.
+func firstDelivery(msgs []*Message) bool {
+	for _, m := range msgs {
+		if m.Event.Kind == EventExecutionStarted && m.Receipt != nil && m.DequeueCount == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // startMessage picks a start that begins a new execution: for a missing
@@ -461,7 +588,13 @@ func (w *partitionWorker) settle(ctx context.Context, j *job) {
 	r := w.r
 	if len(j.resend) > 0 {
 		if err := r.p.SendMessages(ctx, j.resend); err != nil {
-			// Keep the originals: they come back when their lock expires.
+			// Keep the originals: fetched ones come back when their lock
+			// expires, the ones delivered in memory are queued again.
+			for _, m := range j.consumed {
+				if m.Receipt == nil {
+					j.requeue = append(j.requeue, m)
+				}
+			}
 			j.consumed = nil
 			if ctx.Err() == nil {
 				r.log.Warn().Err(err).Str("instance", j.id).Msg("re-send messages")
@@ -478,14 +611,17 @@ func (w *partitionWorker) settle(ctx context.Context, j *job) {
 		}
 	}
 	var fetched []*Message
+	var items []*ActivityWorkItem
 	for _, m := range j.consumed {
-		if m.Receipt != nil {
+		switch {
+		case m.Receipt != nil:
 			fetched = append(fetched, m)
-		}
-		if m.Origin != nil {
+		case m.Origin != nil:
 			if o := r.worker(m.Origin.Partition); o != nil {
 				o.confirm(m.Origin.ID, 1)
 			}
+		default:
+			items = append(items, w.takeWorkItems(m.ID)...)
 		}
 	}
 	if len(fetched) > 0 {
@@ -494,6 +630,7 @@ func (w *partitionWorker) settle(ctx context.Context, j *job) {
 			r.log.Warn().Err(err).Str("instance", j.id).Msg("delete consumed messages")
 		}
 	}
+	r.deleteWorkItems(ctx, items)
 	if len(j.abandon) > 0 {
 		if err := r.p.AbandonMessages(ctx, w.p, j.abandon, j.abandonFor); err != nil && ctx.Err() == nil {
 			r.log.Warn().Err(err).Str("instance", j.id).Msg("abandon messages")

@@ -31,6 +31,9 @@ type partitionWorker struct {
 	units     map[string]*pendingUnit
 	delivered []OutboxRef
 	retryActs []*ActivityTask
+	// workItems are work items whose results were delivered here in memory,
+	// by result message id; they are deleted once a commit consumed the result.
+	workItems map[string][]*ActivityWorkItem
 }
 
 type timerKey struct {
@@ -49,7 +52,8 @@ type pendingUnit struct {
 func newPartitionWorker(r *Runtime, p int) *partitionWorker {
 	ctx, cancel := context.WithCancel(r.baseCtx)
 	return &partitionWorker{r: r, p: p, ctx: ctx, cancel: cancel, stopCh: make(chan struct{}), done: make(chan struct{}),
-		wakeCh: make(chan struct{}, 1), timers: map[timerKey]func() bool{}, units: map[string]*pendingUnit{}}
+		wakeCh: make(chan struct{}, 1), timers: map[timerKey]func() bool{}, units: map[string]*pendingUnit{},
+		workItems: map[string][]*ActivityWorkItem{}}
 }
 
 func (w *partitionWorker) signal() {
@@ -62,14 +66,32 @@ func (w *partitionWorker) signal() {
 // deliver puts a message into the partition's in-memory inbox; false when
 // the partition is no longer processed here.
 func (w *partitionWorker) deliver(m *Message) bool {
+	return w.deliverResult(m, nil)
+}
+
+// deliverResult delivers a message in memory; with item, the message is the
+// result of that work item, which is kept until a commit consumes the result.
+func (w *partitionWorker) deliverResult(m *Message, item *ActivityWorkItem) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {
 		return false
 	}
+	if item != nil {
+		w.workItems[m.ID] = append(w.workItems[m.ID], item)
+	}
 	w.inbox = append(w.inbox, m)
 	w.signal()
 	return true
+}
+
+// takeWorkItems removes and returns the work items whose result is the message.
+func (w *partitionWorker) takeWorkItems(msgID string) []*ActivityWorkItem {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	items := w.workItems[msgID]
+	delete(w.workItems, msgID)
+	return items
 }
 
 func (w *partitionWorker) pollNow() {
@@ -185,8 +207,9 @@ func (w *partitionWorker) stop(ctx context.Context) {
 // handOff runs after the loop ended: in-memory messages that other partitions
 // sent here go back to their senders to be sent through the provider, and
 // timers are disarmed. Activity results and fired timers are dropped: their
-// rows stay, and the next owner runs them again.
-func (w *partitionWorker) handOff() {
+// rows stay, and the next owner runs them again (so the work items of
+// results delivered here are deleted rather than run once more).
+func (w *partitionWorker) handOff(ctx context.Context) {
 	w.mu.Lock()
 	w.stopped = true
 	inbox := w.inbox
@@ -195,7 +218,13 @@ func (w *partitionWorker) handOff() {
 		stop()
 		delete(w.timers, k)
 	}
+	var items []*ActivityWorkItem
+	for id, its := range w.workItems {
+		items = append(items, its...)
+		delete(w.workItems, id)
+	}
 	w.mu.Unlock()
+	w.r.deleteWorkItems(ctx, items)
 	for _, m := range inbox {
 		if m.Origin == nil {
 			continue
@@ -361,6 +390,7 @@ func (w *partitionWorker) offload(ctx context.Context, tasks []*ActivityTask) {
 		return
 	}
 	w.r.stats.activitiesOffloaded.Add(int64(len(tasks)))
+	w.r.wakeActivities()
 }
 
 var errBatchFailed = errors.New("batch commit failed")

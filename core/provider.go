@@ -16,6 +16,9 @@ import (
 // of this package (ErrConflict, ErrInstanceNotFound, ...) or a *StorageError;
 // IsRetryable classifies them. Transient storage faults are retried inside the
 // provider before an error is returned.
+//
+// A provider may also implement ActivityDeleter, so that results of
+// offloaded activities that run on the owning host skip the control queue.
 type Provider interface {
 	// Partitions is the fixed partition count P of the task hub.
 	Partitions() int
@@ -60,7 +63,10 @@ type Provider interface {
 	// instance must not exist yet). The result has one entry per episode, in
 	// order: the new token, or an error wrapping ErrConflict for an episode whose
 	// token did not match (nothing of it was written). The returned error is
-	// for failures of the whole batch; then no episode is known to be written.
+	// for failures of the whole batch. Any error other than a conflict leaves
+	// the outcome unknown (a commit whose response was lost may have been
+	// applied): the runtime then reads the instance back with LoadInstance,
+	// which must reflect every applied commit, to tell.
 	// Batch.OutboxDelivered rows are deleted along with the batch.
 	Commit(ctx context.Context, partition int, batch *CommitBatch) ([]CommitResult, error)
 

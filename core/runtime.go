@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/rs/zerolog"
 )
 
@@ -24,10 +25,16 @@ type Runtime struct {
 	hub    *completionHub
 
 	activitySlots chan struct{}
+	// activityWake tells the work-item poller that this host has just
+	// enqueued work items, so that it does not wait out its idle backoff.
+	activityWake chan struct{}
 
 	mu      sync.Mutex
 	workers map[int]*partitionWorker
 	running map[activityKey]context.CancelFunc
+	// cancelled remembers recent cancellations of activities that were not
+	// running here yet (see cancelRunning).
+	cancelled *lru.Cache[activityKey, struct{}]
 
 	startOnce sync.Once
 	started   atomic.Bool
@@ -45,6 +52,10 @@ type Runtime struct {
 	// Idle can tell when nothing moves; the tester advances virtual time then.
 	busy atomic.Int64
 }
+
+// cancelledCacheSize bounds the cancellations remembered for activities
+// that have not started here yet.
+const cancelledCacheSize = 4096
 
 type activityKey struct {
 	instance, execution string
@@ -66,7 +77,7 @@ type RuntimeStats struct {
 	ActivitiesLocal     int64 // activities run on the owning host
 	ActivitiesOffloaded int64 // activities sent to the work-item queue
 	ActivitiesRemote    int64 // work items this host ran from the queue
-	DeliveredInMemory   int64 // messages delivered between local partitions without the provider
+	DeliveredInMemory   int64 // messages delivered in memory: between local partitions, and results of work items run here
 	DeadLettered        int64 // messages dead-lettered as poison
 	CachedInstances     int   // instances in the executor cache now
 }
@@ -85,6 +96,10 @@ func NewRuntime(o Options) (*Runtime, error) {
 	if maxBytes < 0 {
 		maxBytes = 0
 	}
+	cancelled, err := lru.New[activityKey, struct{}](cancelledCacheSize)
+	if err != nil {
+		return nil, err
+	}
 	r := &Runtime{
 		opts:  opts,
 		p:     opts.Provider,
@@ -95,8 +110,10 @@ func NewRuntime(o Options) (*Runtime, error) {
 		cache:         newExecutorCache(cacheSize),
 		hub:           newCompletionHub(),
 		activitySlots: make(chan struct{}, opts.ActivityConcurrency),
+		activityWake:  make(chan struct{}, 1),
 		workers:       map[int]*partitionWorker{},
 		running:       map[activityKey]context.CancelFunc{},
+		cancelled:     cancelled,
 		ownDone:       make(chan error, 1),
 	}
 	return r, nil
@@ -236,7 +253,8 @@ func (r *Runtime) PartitionAcquired(ctx context.Context, p int) error {
 }
 
 // PartitionReleased implements PartitionHandler: it stops the dispatcher,
-// drains until ctx is done and forgets the partition's cached state.
+// drains until ctx is done (or the Shutdown deadline, whichever comes first)
+// and forgets the partition's cached state.
 func (r *Runtime) PartitionReleased(ctx context.Context, p int) {
 	r.mu.Lock()
 	w := r.workers[p]
@@ -244,11 +262,21 @@ func (r *Runtime) PartitionReleased(ctx context.Context, p int) {
 	if w == nil {
 		return
 	}
-	w.stop(r.drainContext(ctx))
+	// Drain until the first of the two deadlines: the ownership manager's
+	// (its lease may be about to expire) and, during Shutdown, the
+	// shutdown's.
+	dctx := ctx
+	if d := r.drainContext(ctx); d != ctx {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(d, cancel)()
+	}
+	w.stop(dctx)
 	r.mu.Lock()
 	delete(r.workers, p)
 	r.mu.Unlock()
-	w.handOff()
+	w.handOff(ctx)
 	r.cache.dropWhere(func(_ string, ci *cachedInstance) bool { return ci.exec.partition == p })
 	r.p.ClosePartition(p)
 	r.log.Info().Int("partition", p).Msg("partition released")
