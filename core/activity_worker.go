@@ -222,6 +222,19 @@ func (r *Runtime) runWorkItem(item *ActivityWorkItem) {
 		return
 	}
 	if !r.opts.Registry.HasActivity(t.Name, t.Version) {
+		// Another host, or this one after a deploy, may know the activity:
+		// waiting for it must never make the item poison. Before the
+		// deliveries add up, put a fresh copy on the queue (its count
+		// starts again) and delete this one. A copy left by a failed
+		// delete runs too, and its result is dropped as a duplicate.
+		if d, ok := r.p.(ActivityDeleter); ok && item.DequeueCount > 1 && item.DequeueCount >= r.opts.MaxDequeueCount-1 {
+			if err := r.p.EnqueueActivities(ctx, []*ActivityTask{t}); err == nil {
+				if err := d.DeleteActivity(ctx, item); err != nil && ctx.Err() == nil {
+					log.Warn().Err(err).Msg("delete re-queued unregistered work item")
+				}
+				return
+			}
+		}
 		if err := r.p.AbandonActivity(ctx, item, unregisteredRetry); err != nil && ctx.Err() == nil {
 			log.Warn().Err(err).Msg("abandon unregistered work item")
 		}

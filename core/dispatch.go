@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -577,7 +578,9 @@ func (w *partitionWorker) committed(ctx context.Context, j *job, token CommitTok
 		r.cache.put(j.id, &cachedInstance{exec: exec, token: token, state: ep.State})
 	}
 	j.ci = nil
-	if ep.State.Status != StatusRunning || len(ep.History) > 0 {
+	// Waiting clients care about a start and about the end (and suspends):
+	// an episode that only moves a running instance on tells them nothing.
+	if ep.State.Status != StatusRunning || slices.ContainsFunc(ep.History, func(ev *Event) bool { return ev.Kind == EventExecutionStarted }) {
 		r.hub.publish(j.id)
 	}
 }
