@@ -7,7 +7,7 @@ AZURITE_DIR := test/azurite
 AZURITE_BIN := $(AZURITE_DIR)/node_modules/.bin/azurite
 COVERPROFILE ?= coverage.out
 
-.PHONY: all test vet lint fmt-check staticcheck cover demo azurite azurite-deps
+.PHONY: all test vet lint fmt-check staticcheck cover demo bench azurite azurite-deps
 
 all: lint test
 
@@ -41,6 +41,12 @@ cover: azurite-deps
 
 demo: azurite-deps
 	$(GO) run ./cmd/demo
+
+# The benchmark harness (docs/performance.md). BENCH_ARGS picks the workload,
+# e.g. make bench BENCH_ARGS="-provider azurite -workload hello -n 1000".
+BENCH_ARGS ?= -workload hello -n 1000
+bench: azurite-deps
+	$(GO) run ./cmd/bench $(BENCH_ARGS)
 
 # Azurite in the foreground on the default ports 10000/10001/10002 (so
 # UseDevelopmentStorage=true works), data in test/azurite/.data. Ctrl-C stops it.

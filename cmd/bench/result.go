@@ -57,6 +57,7 @@ type Result struct {
 	Episodes    int64       `json:"episodes"`
 	CacheMisses int64       `json:"cacheMisses"`
 	Processes   []ProcUsage `json:"processes"`
+	Machine     string      `json:"machine"` // CPU model and core count
 	LoadBefore  float64     `json:"load1Before"`
 	LoadAfter   float64     `json:"load1After"`
 	Targets     []Target    `json:"targets,omitempty"`
@@ -229,7 +230,7 @@ func writeTable(w io.Writer, rs []*Result) error {
 		if len(r.IdleOpsPerSec) > 0 {
 			fmt.Fprintf(w, "  idle traffic of the hosts, per second: %s\n", opsLine(r.IdleOpsPerSec))
 		}
-		fmt.Fprintf(w, "  episodes %d (replays %d), load average %.2f → %.2f\n", r.Episodes, r.CacheMisses, r.LoadBefore, r.LoadAfter)
+		fmt.Fprintf(w, "  episodes %d (replays %d), load average %.2f → %.2f on %s\n", r.Episodes, r.CacheMisses, r.LoadBefore, r.LoadAfter, r.Machine)
 		for _, p := range r.Processes {
 			fmt.Fprintf(w, "  %-24s pid %-7d cpu %6.2fs (%5.1f%% of a core)  peak RSS %6.1f MiB\n", p.Name, p.PID, p.CPUSeconds, p.CPUPercent, p.PeakRSSMiB)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -261,7 +262,8 @@ func (e *env) run(ctx context.Context, w *workload, prog *progress) (*Result, er
 	rnd := newRand(cfg.Seed)
 	po := planOptions{Timer: cfg.Timer, Payload: cfg.Payload, InProcess: cfg.Hosts == 0}
 	res := &Result{Workload: w.name, Provider: cfg.Provider, Hosts: cfg.Hosts, Offload: cfg.Offload,
-		Size: cfg.N, Latency: cfg.Latency, Seed: cfg.Seed, Partitions: cfg.Partitions, LoadBefore: loadAverage()}
+		Size: cfg.N, Latency: cfg.Latency, Seed: cfg.Seed, Partitions: cfg.Partitions, LoadBefore: loadAverage(),
+		Machine: fmt.Sprintf("%s, %d cores", cpuModel(), runtime.NumCPU())}
 
 	if cfg.Warmup > 0 {
 		warm, err := w.plan(cfg.Warmup, po, rnd)
