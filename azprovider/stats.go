@@ -10,6 +10,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/azdurable/azdurable/internal/storageop"
 )
 
 // Stats returns how many storage operations the provider has issued, by kind
@@ -102,73 +104,4 @@ func (c *countingPolicy) Do(req *policy.Request) (*http.Response, error) {
 }
 
 // opKind classifies a request of one of the three services.
-func opKind(service string, r *http.Request) string {
-	path, q, m := r.URL.Path, r.URL.Query(), r.Method
-	switch service {
-	case "table":
-		switch {
-		case strings.HasSuffix(path, "/$batch"):
-			return "table.batch"
-		case strings.HasSuffix(path, "/Tables") && m == http.MethodPost:
-			return "table.create"
-		case strings.Contains(path, "/Tables('"):
-			return "table.drop"
-		case strings.HasSuffix(path, "/Tables"):
-			return "table.list"
-		case m == http.MethodGet && strings.Contains(path, "(PartitionKey="):
-			return "table.read"
-		case m == http.MethodGet:
-			return "table.query"
-		case m == http.MethodDelete:
-			return "table.delete"
-		default:
-			return "table.write"
-		}
-	case "queue":
-		if strings.Contains(path, "/messages") {
-			switch {
-			case m == http.MethodPost:
-				return "queue.put"
-			case m == http.MethodGet && q.Get("peekonly") == "true":
-				return "queue.peek"
-			case m == http.MethodGet:
-				return "queue.get"
-			case m == http.MethodPut:
-				return "queue.update"
-			case m == http.MethodDelete && q.Get("popreceipt") != "":
-				return "queue.delete"
-			case m == http.MethodDelete:
-				return "queue.clear"
-			}
-		}
-		switch m {
-		case http.MethodPut:
-			return "queue.create"
-		case http.MethodDelete:
-			return "queue.drop"
-		}
-		return "queue.props"
-	case "blob":
-		if q.Get("restype") == "container" {
-			switch {
-			case q.Get("comp") == "list":
-				return "blob.list"
-			case m == http.MethodPut:
-				return "blob.container-create"
-			case m == http.MethodDelete:
-				return "blob.container-drop"
-			}
-			return "blob.container-props"
-		}
-		switch {
-		case q.Get("comp") == "lease":
-			return "blob.lease"
-		case m == http.MethodPut:
-			return "blob.put"
-		case m == http.MethodDelete:
-			return "blob.delete"
-		}
-		return "blob.get"
-	}
-	return service + ".other"
-}
+func opKind(service string, r *http.Request) string { return storageop.Operation(service, r) }
