@@ -121,13 +121,17 @@ func (r *Runtime) cancelRunning(t *ActivityTask) {
 
 // execute runs the activity function and returns the result message.
 func (r *Runtime) execute(ctx context.Context, t *ActivityTask) *Message {
+	r.stats.activityStarted(t, r.clock.Now())
 	out, err := r.call(ctx, t)
 	if err == nil {
 		err = checkPayload(fmt.Sprintf("result of activity %q", t.Name), out, r.p.Limits().MaxPayloadBytes)
 	}
 	ev := &Event{Seq: -1, TaskID: t.TaskID, Time: r.clock.Now()}
 	if err != nil {
-		ev.Kind, ev.Failure = EventActivityFailed, NewFailure(err)
+		ev.Kind, ev.Failure = EventActivityFailed, userFailure(err)
+		if r.baseCtx.Err() == nil { // an attempt cut short by the shutdown is not reported; it runs again
+			r.stats.activityFailed(ev.Failure)
+		}
 	} else {
 		ev.Kind, ev.Data = EventActivityCompleted, out
 	}
@@ -219,6 +223,7 @@ func (r *Runtime) runWorkItem(item *ActivityWorkItem) {
 			log.Warn().Err(err).Msg("dead-letter work item")
 		}
 		r.stats.deadLettered.Add(1)
+		r.stats.activityFailed(failure)
 		return
 	}
 	if !r.opts.Registry.HasActivity(t.Name, t.Version) {

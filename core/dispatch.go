@@ -23,8 +23,9 @@ type job struct {
 	out     *episodeOut
 	ep      *Episode
 	hit     bool
-	guessed bool  // taken to be a new instance without reading it (firstDelivery)
-	failed  error // set when the episode had to be replaced by a failure
+	guessed bool      // taken to be a new instance without reading it (firstDelivery)
+	failed  error     // set when the episode had to be replaced by a failure
+	began   time.Time // when preparing the episode started; its duration runs from here
 	// What to do with the messages when there is no episode.
 	abandon    []*Message
 	abandonFor time.Duration
@@ -238,7 +239,7 @@ func (w *partitionWorker) commitFailed(ctx context.Context, j *job, err error) {
 		return
 	}
 	w.r.log.Error().Err(err).Str("instance", j.id).Int("partition", w.p).Msg("episode rejected by the provider; failing the instance")
-	retry := &job{id: j.id, msgs: j.msgs, failed: err}
+	retry := &job{id: j.id, msgs: j.msgs, failed: err, began: j.began}
 	w.prepareFailure(ctx, retry, err)
 	if retry.ep == nil {
 		if len(retry.abandon)+len(retry.requeue) == 0 {
@@ -262,6 +263,7 @@ func (w *partitionWorker) commitFailed(ctx context.Context, j *job, err error) {
 // prepare runs the instance's episode, or decides what to do with its messages.
 func (w *partitionWorker) prepare(ctx context.Context, j *job) {
 	r := w.r
+	j.began = time.Now()
 	now := r.clock.Now()
 	ci := r.cache.take(j.id)
 	switch {
@@ -556,7 +558,7 @@ func (w *partitionWorker) checkLimits(ep *Episode) error {
 // committed does what a successful commit asks for.
 func (w *partitionWorker) committed(ctx context.Context, j *job, token CommitToken) {
 	r := w.r
-	r.stats.episodes.Add(1)
+	r.stats.episodeCommitted(j.began, j.ep.State)
 	out, exec, ep := j.out, j.ci.exec, j.ep
 	for _, t := range out.cancelled {
 		r.cancelRunning(t)

@@ -605,8 +605,9 @@ func (e *executor) step() {
 func (e *executor) codeFinished(output []byte, err error) {
 	switch {
 	case err != nil:
-		e.emit(&Event{Kind: EventExecutionCompleted, Status: StatusFailed, Failure: NewFailure(err)})
-		e.finish(StatusFailed, nil, NewFailure(err))
+		f := userFailure(err)
+		e.emit(&Event{Kind: EventExecutionCompleted, Status: StatusFailed, Failure: f})
+		e.finish(StatusFailed, nil, f)
 	case e.can != nil:
 		e.continueAsNew()
 	default:

@@ -47,6 +47,19 @@ var sentinelByType = map[string]error{
 // across the activity boundary.
 type typedError interface{ ErrorType() string }
 
+// userFailure is the failure of an error returned by user code (an activity
+// or an orchestration): whatever went wrong inside it is the application's
+// failure, unless the error says it is a configuration problem.
+func userFailure(err error) *Failure {
+	f := NewFailure(err)
+	if f != nil && f.Kind == KindInfrastructure {
+		c := *f
+		c.Kind = KindApplication
+		f = &c
+	}
+	return f
+}
+
 // NewFailure converts an error into its stored form.
 func NewFailure(err error) *Failure {
 	if err == nil {

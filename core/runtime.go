@@ -66,6 +66,175 @@ type activityKey struct {
 type runtimeStats struct {
 	episodes, cacheHits, cacheMisses, conflicts, activitiesLocal, activitiesOffloaded, activitiesRemote atomic.Int64
 	deliveredInMemory, deadLettered                                                                     atomic.Int64
+
+	activityFailures, orchestrationFailures [numFailureClasses]atomic.Int64
+	activityStartDelay, episodeDuration     histogram
+	startToComplete                         [len(completionStatuses)]histogram
+}
+
+// The runtime keeps its latency histograms and failure counts itself, as
+// fixed buckets of atomic counters, instead of calling an observer that a
+// metrics library implements. Recording is then a scan of a short array and
+// two atomic adds: no allocation, no lock, no interface call and no label
+// lookup on the episode and activity paths, and core stays free of any
+// metrics dependency. Readers take snapshots with Stats, like the other
+// counters, so package metrics stays stateless and pays the conversion at
+// scrape time only.
+
+// latencyBounds are the upper bounds of the latency histograms' buckets: wide
+// enough for an episode (milliseconds) as for an instance's whole life (days).
+var latencyBounds = [...]time.Duration{
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+	2500 * time.Millisecond, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute,
+	15 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour,
+}
+
+// histogram counts observations in the buckets of latencyBounds.
+type histogram struct {
+	buckets [len(latencyBounds) + 1]atomic.Uint64 // the last one: above every bound
+	sum     atomic.Int64                          // nanoseconds
+}
+
+func (h *histogram) observe(d time.Duration) {
+	d = max(d, 0) // clocks of different hosts may disagree a little
+	i := 0
+	for i < len(latencyBounds) && d > latencyBounds[i] {
+		i++
+	}
+	h.buckets[i].Add(1)
+	h.sum.Add(int64(d))
+}
+
+func (h *histogram) snapshot() Histogram {
+	s := Histogram{Bounds: append([]time.Duration(nil), latencyBounds[:]...), Counts: make([]uint64, len(latencyBounds))}
+	for i := range h.buckets {
+		s.Count += h.buckets[i].Load()
+		if i < len(latencyBounds) {
+			s.Counts[i] = s.Count
+		}
+	}
+	s.Sum = time.Duration(h.sum.Load())
+	return s
+}
+
+// Histogram is a snapshot of a latency distribution in fixed buckets.
+type Histogram struct {
+	// Bounds are the buckets' upper bounds, ascending.
+	Bounds []time.Duration
+	// Counts[i] is the number of observations no longer than Bounds[i]
+	// (cumulative, as Prometheus counts buckets).
+	Counts []uint64
+	// Count is the number of observations, Sum their total.
+	Count uint64
+	Sum   time.Duration
+}
+
+// failureClass is what failures are counted by: the engine's own failure
+// types, and the ErrorKind for the others.
+type failureClass uint8
+
+const (
+	failureApplication failureClass = iota
+	failurePanic
+	failureCanceled
+	failureTimeout
+	failureTerminated
+	failureNonDeterminism
+	failureNotRegistered
+	failureHistoryTooLarge
+	failureInvalidInput
+	failureInstanceExists
+	failurePoison
+	failureConfiguration
+	failureInfrastructure
+	numFailureClasses
+)
+
+var failureClassNames = [numFailureClasses]string{
+	failureApplication:     "application",
+	failurePanic:           "panic",
+	failureCanceled:        "canceled",
+	failureTimeout:         "timeout",
+	failureTerminated:      "terminated",
+	failureNonDeterminism:  "nondeterminism",
+	failureNotRegistered:   "not_registered",
+	failureHistoryTooLarge: "history_too_large",
+	failureInvalidInput:    "invalid_input",
+	failureInstanceExists:  "instance_exists",
+	failurePoison:          "poison",
+	failureConfiguration:   "configuration",
+	failureInfrastructure:  "infrastructure",
+}
+
+var failureClassByType = map[string]failureClass{
+	FailureTypePanic:           failurePanic,
+	FailureTypeCanceled:        failureCanceled,
+	FailureTypeTimeout:         failureTimeout,
+	FailureTypeTerminated:      failureTerminated,
+	FailureTypeNonDeterminism:  failureNonDeterminism,
+	FailureTypeNotRegistered:   failureNotRegistered,
+	FailureTypeHistoryTooLarge: failureHistoryTooLarge,
+	FailureTypeInvalidInput:    failureInvalidInput,
+	FailureTypeInstanceExists:  failureInstanceExists,
+	FailureTypePoison:          failurePoison,
+}
+
+func classify(f *Failure) failureClass {
+	if f == nil {
+		return failureInfrastructure
+	}
+	if c, ok := failureClassByType[f.Type]; ok {
+		return c
+	}
+	switch f.Kind {
+	case KindConfiguration:
+		return failureConfiguration
+	case KindInfrastructure:
+		return failureInfrastructure
+	}
+	return failureApplication
+}
+
+// completionStatuses are the statuses start-to-complete latencies are kept for.
+var completionStatuses = [...]Status{StatusCompleted, StatusFailed, StatusTerminated}
+
+// activityStarted records the wait of an activity between its scheduling and
+// the start of this attempt.
+func (s *runtimeStats) activityStarted(t *ActivityTask, now time.Time) {
+	if !t.ScheduledAt.IsZero() {
+		s.activityStartDelay.observe(now.Sub(t.ScheduledAt))
+	}
+}
+
+// activityFailed counts an activity attempt that failed.
+func (s *runtimeStats) activityFailed(f *Failure) { s.activityFailures[classify(f)].Add(1) }
+
+// episodeCommitted records a committed episode: its duration since began
+// (real time: it measures work, not durable time; zero when unknown) and, when
+// it ended the execution, the instance's time from creation to completion.
+func (s *runtimeStats) episodeCommitted(began time.Time, st *InstanceState) {
+	s.episodes.Add(1)
+	if !began.IsZero() {
+		s.episodeDuration.observe(time.Since(began))
+	}
+	if st.Status == StatusFailed {
+		s.orchestrationFailures[classify(st.Failure)].Add(1)
+	}
+	// Last, so that a reader who sees the completion sees the rest too.
+	for i, c := range completionStatuses {
+		if st.Status == c {
+			s.startToComplete[i].observe(st.CompletedAt.Sub(st.CreatedAt))
+		}
+	}
+}
+
+func failureCounts(c *[numFailureClasses]atomic.Int64) map[string]int64 {
+	m := make(map[string]int64, numFailureClasses)
+	for i := range c {
+		m[failureClassNames[i]] = c[i].Load()
+	}
+	return m
 }
 
 // RuntimeStats is a snapshot of the runtime's counters.
@@ -80,6 +249,29 @@ type RuntimeStats struct {
 	DeliveredInMemory   int64 // messages delivered in memory: between local partitions, and results of work items run here
 	DeadLettered        int64 // messages dead-lettered as poison
 	CachedInstances     int   // instances in the executor cache now
+
+	// ActivityFailures counts the activity attempts this host ran that
+	// failed (and work items it dead-lettered as poison);
+	// OrchestrationFailures the executions whose commit on this host ended
+	// them Failed. Both are keyed by failure kind, every kind present:
+	// application (an error returned by user code), panic, canceled,
+	// timeout, terminated, nondeterminism, not_registered,
+	// history_too_large, invalid_input, instance_exists, poison, and
+	// configuration or infrastructure for the other failures of those
+	// ErrorKinds.
+	ActivityFailures      map[string]int64
+	OrchestrationFailures map[string]int64
+	// ActivityStartDelay is the time from an activity's scheduling (its
+	// ActivityScheduled event) to the start of each attempt on this host.
+	ActivityStartDelay Histogram
+	// EpisodeDuration is the time an episode took on this host, from the
+	// start of its preparation (load or cached executor, replay, run) to
+	// the end of its commit. Only committed episodes count.
+	EpisodeDuration Histogram
+	// StartToComplete is, per final status (Completed, Failed, Terminated),
+	// the time from an instance's creation (InstanceState.CreatedAt, kept
+	// across continue-as-new) to the commit that ended it on this host.
+	StartToComplete map[Status]Histogram
 }
 
 // NewRuntime checks the options and returns a runtime that is not started yet.
@@ -185,10 +377,17 @@ func (r *Runtime) drainContext(ctx context.Context) context.Context {
 // Stats returns the runtime's counters.
 func (r *Runtime) Stats() RuntimeStats {
 	s := &r.stats
-	return RuntimeStats{Episodes: s.episodes.Load(), CacheHits: s.cacheHits.Load(), CacheMisses: s.cacheMisses.Load(),
+	out := RuntimeStats{Episodes: s.episodes.Load(), CacheHits: s.cacheHits.Load(), CacheMisses: s.cacheMisses.Load(),
 		Conflicts: s.conflicts.Load(), ActivitiesLocal: s.activitiesLocal.Load(), ActivitiesOffloaded: s.activitiesOffloaded.Load(),
 		ActivitiesRemote: s.activitiesRemote.Load(), DeliveredInMemory: s.deliveredInMemory.Load(),
-		DeadLettered: s.deadLettered.Load(), CachedInstances: r.cache.len()}
+		DeadLettered: s.deadLettered.Load(), CachedInstances: r.cache.len(),
+		ActivityFailures: failureCounts(&s.activityFailures), OrchestrationFailures: failureCounts(&s.orchestrationFailures),
+		ActivityStartDelay: s.activityStartDelay.snapshot(), EpisodeDuration: s.episodeDuration.snapshot(),
+		StartToComplete: make(map[Status]Histogram, len(completionStatuses))}
+	for i, st := range completionStatuses {
+		out.StartToComplete[st] = s.startToComplete[i].snapshot()
+	}
+	return out
 }
 
 // Idle reports whether this host has no work in flight: no batch running, no

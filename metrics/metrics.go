@@ -1,10 +1,11 @@
 // Package metrics exposes a worker host's counters as Prometheus metrics.
 //
-// A Collector reads, at every scrape, the runtime's counters
-// (core.Runtime.Stats), the storage provider's operation counts (for example
-// azprovider.Provider.Stats) and the partition manager's ownership and lease
-// counters. It keeps no state of its own, so a scrape always shows the
-// sources' current values. docs/metrics.md lists every metric.
+// A Collector reads, at every scrape, the runtime's counters and latency
+// histograms (core.Runtime.Stats), the storage provider's operation counts
+// (for example azprovider.Provider.Stats) and the partition manager's
+// ownership and lease counters. It keeps no state of its own, so a scrape
+// always shows the sources' current values. docs/metrics.md lists every
+// metric.
 //
 //	reg := prometheus.NewRegistry()
 //	reg.MustRegister(metrics.New(metrics.Sources{Runtime: rt, Storage: prov, Ownership: mgr}))
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -93,6 +95,12 @@ var (
 	descInMemory        = desc("messages_delivered_in_memory_total", "Messages delivered between partitions of this host in memory, without the storage queues.")
 	descDeadLettered    = desc("messages_dead_lettered_total", "Messages and work items moved to the dead-letter store as poison.")
 
+	descActivityFailures      = desc("activity_failures_total", "Activity attempts this host ran that failed, and work items it dead-lettered, by failure kind.", "kind")
+	descOrchestrationFailures = desc("orchestration_failures_total", "Orchestration executions that ended Failed in a commit of this host, by failure kind.", "kind")
+	descScheduleToStart       = desc("activity_schedule_to_start_seconds", "Time from an activity's scheduling to the start of an attempt on this host.")
+	descEpisodeDuration       = desc("episode_duration_seconds", "Time an episode took on this host, from the start of its preparation to the end of its commit.")
+	descStartToComplete       = desc("orchestration_start_to_complete_seconds", "Time from an instance's creation to the commit on this host that ended it, by final status.", "status")
+
 	descPartitionsRunning = desc("partitions_running", "Partitions whose dispatchers run on this host now.")
 	descPartitionsOwned   = desc("partitions_owned", "Partitions this host owns now: lease held and partition opened.")
 	descPartitionOwned    = desc("partition_owned", "1 for each partition this host owns now; absent otherwise.", "partition")
@@ -106,7 +114,8 @@ var (
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHostInfo, descEpisodes, descCacheHits, descCacheMisses, descCachedInstances,
-		descConflicts, descActivities, descOffloaded, descInMemory, descDeadLettered, descPartitionsRunning,
+		descConflicts, descActivities, descOffloaded, descInMemory, descDeadLettered, descActivityFailures,
+		descOrchestrationFailures, descScheduleToStart, descEpisodeDuration, descStartToComplete, descPartitionsRunning,
 		descPartitionsOwned, descPartitionOwned, descOwnershipReady, descOwnershipScans, descLeaseEvents, descStorageOps,
 		descQueueDepth, descQueueAge, descQueueSampled, descQueueSampleErr} {
 		ch <- d
@@ -136,6 +145,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descOffloaded, s.ActivitiesOffloaded)
 		counter(descInMemory, s.DeliveredInMemory)
 		counter(descDeadLettered, s.DeadLettered)
+		for kind, n := range s.ActivityFailures {
+			counter(descActivityFailures, n, kind)
+		}
+		for kind, n := range s.OrchestrationFailures {
+			counter(descOrchestrationFailures, n, kind)
+		}
+		ch <- histogram(descScheduleToStart, s.ActivityStartDelay)
+		ch <- histogram(descEpisodeDuration, s.EpisodeDuration)
+		for st, h := range s.StartToComplete {
+			ch <- histogram(descStartToComplete, h, strings.ToLower(st.String()))
+		}
 		gauge(descPartitionsRunning, float64(len(rt.OwnedPartitions())))
 	}
 	if st := c.s.Storage; st != nil {
@@ -176,6 +196,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range slices.Sorted(slices.Values(owned)) {
 		gauge(descPartitionOwned, 1, strconv.Itoa(p))
 	}
+}
+
+// histogram turns a runtime histogram into a Prometheus one, in seconds.
+func histogram(d *prometheus.Desc, h core.Histogram, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	for i, b := range h.Bounds {
+		buckets[b.Seconds()] = h.Counts[i]
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets, labels...)
 }
 
 // Handler serves the sources' metrics, with the Go runtime and process
