@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -226,6 +227,9 @@ func (c *Config) validate() error {
 	if err := checkConnectionString(c.ConnectionString); err != nil {
 		return fmt.Errorf("%w: %s: %v", errUsage, EnvConnectionString, err)
 	}
+	if err := checkPartitionOptions(c); err != nil {
+		return bad("%v", err)
+	}
 	return nil
 }
 
@@ -278,6 +282,11 @@ func checkConnectionString(cs string) error {
 		return errors.New("the connection string has neither AccountKey nor SharedAccessSignature")
 	case fields["accountkey"] != "" && fields["accountname"] == "":
 		return errors.New("the connection string has an AccountKey but no AccountName")
+	}
+	if k := fields["accountkey"]; k != "" {
+		if _, err := base64.StdEncoding.DecodeString(k); err != nil {
+			return errors.New("AccountKey is not base64 (the key is not shown)")
+		}
 	}
 	for _, k := range []string{"blobendpoint", "queueendpoint", "tableendpoint"} {
 		if v := fields[k]; v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {

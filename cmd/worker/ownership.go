@@ -40,8 +40,17 @@ func (m *managed) Done() <-chan struct{} { return m.done }
 // newOwnership returns the host's partition manager, on the leases of the
 // task hub's lease container.
 func newOwnership(cfg *Config, prov *azprovider.Provider, log *zerolog.Logger) (ownership, error) {
-	m, err := partition.New(partition.Options{
-		Store:           leases.NewBlobStore(prov.LeaseContainer()),
+	m, err := partition.New(partitionOptions(cfg, leases.NewBlobStore(prov.LeaseContainer()), log))
+	if err != nil {
+		return nil, err
+	}
+	return &managed{Manager: m, done: make(chan struct{})}, nil
+}
+
+// partitionOptions maps the configuration onto the partition manager's.
+func partitionOptions(cfg *Config, store leases.Store, log *zerolog.Logger) partition.Options {
+	return partition.Options{
+		Store:           store,
 		HostID:          cfg.HostID,
 		Partitions:      cfg.Partitions,
 		LeaseDuration:   cfg.LeaseDuration,
@@ -49,9 +58,13 @@ func newOwnership(cfg *Config, prov *azprovider.Provider, log *zerolog.Logger) (
 		AcquireInterval: cfg.AcquireInterval,
 		DrainTimeout:    cfg.HandOverTimeout,
 		Logger:          log,
-	})
-	if err != nil {
-		return nil, err
 	}
-	return &managed{Manager: m, done: make(chan struct{})}, nil
+}
+
+// checkPartitionOptions checks the lease settings before anything connects,
+// so that a bad value exits at once even while storage is unreachable. The
+// store is never called: only its duration rules are consulted.
+func checkPartitionOptions(cfg *Config) error {
+	_, err := partition.New(partitionOptions(cfg, leases.NewBlobStore(nil), nil))
+	return err
 }
