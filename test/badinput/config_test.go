@@ -75,7 +75,7 @@ func TestWorkerRefusesBadConfiguration(t *testing.T) {
 		{"account name only", "AccountName=x", nil, "neither AccountKey nor SharedAccessSignature"},
 		{"garbage", "garbage " + secretWord, nil, "not of the form Key=Value"},
 		{"UseDevelopmentStorage=maybe", "UseDevelopmentStorage=maybe;AccountKey=" + secretWord, nil, "UseDevelopmentStorage must be true"},
-		{"key not base64", "AccountName=acct;AccountKey=not*base64!" + secretWord, nil, "decode account key"},
+		{"key not base64", "AccountName=acct;AccountKey=not*base64!" + secretWord, nil, "AccountKey is not base64"},
 		{"empty part", ";;", nil, "AZDURABLE_CONNECTION_STRING"},
 		{"partitions not a number", good, []string{"-partitions", "abc"}, `"abc" is not an integer`},
 		{"partitions 0", good, []string{"-partitions", "0"}, "partitions is 0"},
