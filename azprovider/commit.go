@@ -85,7 +85,7 @@ func (p *Provider) Commit(ctx context.Context, partition int, batch *core.Commit
 		return nil, err
 	}
 	if batch == nil {
-		return nil, nil
+		return nil, fmt.Errorf("%w: commit to partition %d: batch is nil", core.ErrInvalidInput, partition)
 	}
 	plans := make([]*epPlan, len(batch.Episodes))
 	seen := map[string]bool{}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -28,7 +29,13 @@ const (
 	maxReasonChars = 4096
 )
 
-var errNoDeadLetter = errors.New("no such dead letter")
+// errNoDeadLetter is what readDeadLetter wraps, besides core.ErrInvalidInput,
+// when the dead letter is absent.
+var errNoDeadLetter = ErrDeadLetterNotFound
+
+// deadLetterLock is how long a message or work item stays locked while it is
+// moved to the dead-letter store: enough for the write and the delete.
+const deadLetterLock = time.Minute
 
 type deadLetterRecord struct {
 	kind         string
@@ -175,7 +182,8 @@ func (p *Provider) readDeadLetter(ctx context.Context, id string) (row, error) {
 	resp, err := p.table.GetEntity(ctx, deadLetterPK, id, nil)
 	if err != nil {
 		if isStatus(err, http.StatusNotFound) {
-			return nil, fmt.Errorf("%w: %w: %q", core.ErrInvalidInput, errNoDeadLetter, id)
+			return nil, fmt.Errorf("%w: %w: %q in task hub %q (never written, or already replayed or discarded)",
+				core.ErrInvalidInput, errNoDeadLetter, id, p.hub)
 		}
 		return nil, p.storageErr("read dead letter", "table "+p.tableName, err)
 	}
@@ -217,21 +225,87 @@ func (p *Provider) ReplayDeadLetter(ctx context.Context, id string) error {
 	return nil
 }
 
-// DiscardDeadLetter deletes a dead letter and its blob. A dead letter
-// already gone is not an error.
+// DiscardDeadLetter deletes a dead letter and its blob. A dead letter that
+// is not found (never written, or already replayed or discarded, perhaps by
+// a concurrent call) is an error wrapping core.ErrInvalidInput and
+// ErrDeadLetterNotFound, so that an operator who discards twice is told.
 func (p *Provider) DiscardDeadLetter(ctx context.Context, id string) error {
 	r, err := p.readDeadLetter(ctx, id)
 	if err != nil {
-		if errors.Is(err, errNoDeadLetter) {
-			return nil
-		}
 		return err
 	}
-	if _, err := p.table.DeleteEntity(ctx, deadLetterPK, id, nil); err != nil && !isStatus(err, http.StatusNotFound) {
+	if _, err := p.table.DeleteEntity(ctx, deadLetterPK, id, nil); err != nil {
+		if isStatus(err, http.StatusNotFound) {
+			return fmt.Errorf("%w: %w: %q in task hub %q was discarded or replayed meanwhile",
+				core.ErrInvalidInput, errNoDeadLetter, id, p.hub)
+		}
 		return p.storageErr("delete dead letter", "table "+p.tableName, err)
 	}
 	if b := r.str("Blob"); b != "" {
 		p.deleteBlobs(ctx, []string{b})
 	}
 	return nil
+}
+
+// DeadLetterMessages moves fetched messages whose receipts are still current
+// to the dead-letter store, with the reason, and removes them from their
+// queue. A message whose receipt is stale (it was deleted, or fetched again
+// after its lock expired) is left alone without error: it belongs to whoever
+// holds the current receipt. A message without a receipt of this provider
+// for this partition is core.ErrInvalidInput, and then nothing is moved.
+func (p *Provider) DeadLetterMessages(ctx context.Context, partition int, msgs []*core.Message, reason string) error {
+	if err := p.checkPartition(partition); err != nil {
+		return err
+	}
+	held := make([]*core.Message, 0, len(msgs))
+	for i, m := range msgs {
+		if m == nil {
+			continue
+		}
+		rc, ok := m.Receipt.(*receipt)
+		switch {
+		case !ok || rc == nil:
+			return fmt.Errorf("%w: dead-letter message %q (%d of %d) of instance %q: it has no receipt of this provider; only fetched messages can be dead-lettered",
+				core.ErrInvalidInput, m.ID, i+1, len(msgs), m.InstanceID)
+		case rc.partition != partition:
+			return fmt.Errorf("%w: dead-letter message %q of instance %q: its receipt is of %s, not of partition %d",
+				core.ErrInvalidInput, m.ID, m.InstanceID, rc.queueName, partition)
+		}
+		held = append(held, m)
+	}
+	return parallel(len(held), maxParallel, func(i int) error {
+		m := held[i]
+		rc := m.Receipt.(*receipt)
+		dl := &deadLetterRecord{kind: dlMessage, partition: partition, reason: reason, instanceID: m.InstanceID,
+			dequeueCount: m.DequeueCount, text: rc.text, blob: rc.blob}
+		err := p.deadLetterHeld(ctx, rc, dl, fmt.Sprintf("message %q of instance %q", m.ID, m.InstanceID))
+		if errors.Is(err, core.ErrLockLost) {
+			return nil
+		}
+		return err
+	})
+}
+
+// deadLetterHeld writes the dead letter of a fetched message or work item
+// and deletes it from its queue, but only while rc still locks it: with a
+// stale receipt it writes nothing and returns an error wrapping
+// core.ErrLockLost.
+func (p *Provider) deadLetterHeld(ctx context.Context, rc *receipt, dl *deadLetterRecord, what string) error {
+	// Extending the lock proves the receipt current (a stale one gets
+	// PopReceiptMismatch, a deleted message MessageNotFound) and keeps the
+	// item locked while its dead letter is written.
+	lost, err := p.setVisibility(ctx, rc, deadLetterLock, 1, "lock for dead-lettering")
+	switch {
+	case err != nil:
+		return err
+	case lost:
+		return fmt.Errorf("%w: %s was fetched again or deleted; it is not dead-lettered", core.ErrLockLost, what)
+	}
+	if err := p.writeDeadLetter(ctx, dl); err != nil {
+		return err
+	}
+	// A delete that finds the item gone now has most likely retried a first
+	// attempt that was applied (the lock was just extended). The dead letter
+	// stands either way: a duplicate is safe, a lost message is not.
+	return p.deleteMessage(ctx, rc, false)
 }

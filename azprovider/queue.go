@@ -366,37 +366,6 @@ func receipts(msgs []*core.Message) []*receipt {
 	return out
 }
 
-// DeadLetterMessages moves messages to the dead-letter store with the
-// reason, then removes the fetched ones from their queue.
-func (p *Provider) DeadLetterMessages(ctx context.Context, partition int, msgs []*core.Message, reason string) error {
-	return parallel(len(msgs), maxParallel, func(i int) error {
-		m := msgs[i]
-		if m == nil {
-			return nil
-		}
-		dl := &deadLetterRecord{kind: dlMessage, partition: partition, reason: reason, instanceID: m.InstanceID, dequeueCount: m.DequeueCount}
-		rc, _ := m.Receipt.(*receipt)
-		if rc != nil {
-			dl.text, dl.blob = rc.text, rc.blob
-		} else {
-			body, err := core.EncodeMessage(m)
-			if err != nil {
-				return fmt.Errorf("%w: message %q: %v", core.ErrInvalidInput, m.ID, err)
-			}
-			if dl.text, dl.blob, err = p.queueText(ctx, body, "d", time.Time{}); err != nil {
-				return err
-			}
-		}
-		if err := p.writeDeadLetter(ctx, dl); err != nil {
-			return err
-		}
-		if rc != nil {
-			return p.deleteMessage(ctx, rc, false)
-		}
-		return nil
-	})
-}
-
 // deadLetterFetched dead-letters messages that could not be opened or decoded.
 func (p *Provider) deadLetterFetched(ctx context.Context, fs []*fetched) error {
 	return parallel(len(fs), maxParallel, func(i int) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
@@ -100,14 +101,36 @@ func (p *Provider) FetchActivity(ctx context.Context, lock time.Duration) (*core
 }
 
 func itemReceipt(item *core.ActivityWorkItem) (*receipt, error) {
-	if item == nil {
-		return nil, fmt.Errorf("%w: nil work item", core.ErrInvalidInput)
+	if item == nil || item.Task == nil {
+		return nil, fmt.Errorf("%w: nil work item, or one without its task", core.ErrInvalidInput)
 	}
 	rc, ok := item.Receipt.(*receipt)
 	if !ok || rc == nil {
 		return nil, fmt.Errorf("%w: work item without a receipt of this provider", core.ErrInvalidInput)
 	}
 	return rc, nil
+}
+
+// setVisibility hides a fetched message or work item for d (whole seconds,
+// at least minimum) and keeps the new pop receipt. lost reports a stale
+// receipt: the item was deleted, or fetched again after its lock expired.
+func (p *Provider) setVisibility(ctx context.Context, rc *receipt, d time.Duration, minimum int32, op string) (lost bool, err error) {
+	resp, err := rc.queue.UpdateMessage(ctx, rc.id, rc.popReceipt(), rc.text, &azqueue.UpdateMessageOptions{VisibilityTimeout: ptr(visibility(d, minimum))})
+	switch {
+	case err == nil:
+		rc.setPop(deref(resp.PopReceipt))
+		return false, nil
+	case lostLock(err):
+		return true, nil
+	default:
+		return false, p.storageErr(op, "queue "+rc.queueName, err)
+	}
+}
+
+// lockLost is the error of an operation on a work item whose lock is lost.
+func lockLost(rc *receipt, item *core.ActivityWorkItem) error {
+	return fmt.Errorf("%w: work item %q (activity %q of instance %q) was fetched again or is gone; drop this attempt",
+		core.ErrLockLost, rc.id, item.Task.Name, item.Task.InstanceID)
 }
 
 // RenewActivity extends the lock; core.ErrLockLost when the item is gone or
@@ -117,16 +140,11 @@ func (p *Provider) RenewActivity(ctx context.Context, item *core.ActivityWorkIte
 	if err != nil {
 		return err
 	}
-	resp, err := rc.queue.UpdateMessage(ctx, rc.id, rc.popReceipt(), rc.text, &azqueue.UpdateMessageOptions{VisibilityTimeout: ptr(visibility(lock, 1))})
-	switch {
-	case err == nil:
-		rc.setPop(deref(resp.PopReceipt))
-		return nil
-	case lostLock(err):
-		return fmt.Errorf("%w: work item %q (activity %q of instance %q)", core.ErrLockLost, rc.id, item.Task.Name, item.Task.InstanceID)
-	default:
-		return p.storageErr("renew work item", "queue "+rc.queueName, err)
+	lost, err := p.setVisibility(ctx, rc, lock, 1, "renew work item")
+	if lost {
+		return lockLost(rc, item)
 	}
+	return err
 }
 
 // CompleteActivity durably sends the result to the instance's partition,
@@ -151,7 +169,7 @@ func (p *Provider) CompleteActivity(ctx context.Context, item *core.ActivityWork
 		}
 		return nil
 	case lostLock(err):
-		return fmt.Errorf("%w: work item %q (activity %q of instance %q)", core.ErrLockLost, rc.id, item.Task.Name, item.Task.InstanceID)
+		return lockLost(rc, item)
 	default:
 		return p.storageErr("delete work item", "queue "+rc.queueName, err)
 	}
@@ -170,27 +188,36 @@ func (p *Provider) DeleteActivity(ctx context.Context, item *core.ActivityWorkIt
 	return p.deleteMessage(ctx, rc, true)
 }
 
-// AbandonActivity makes the work item visible again after delay.
+// AbandonActivity makes the work item visible again after delay;
+// core.ErrLockLost when the item is gone or was fetched again after its
+// lock expired (then nothing changes).
 func (p *Provider) AbandonActivity(ctx context.Context, item *core.ActivityWorkItem, delay time.Duration) error {
 	rc, err := itemReceipt(item)
 	if err != nil {
 		return err
 	}
-	return p.release(ctx, rc, delay)
+	lost, err := p.setVisibility(ctx, rc, delay, 0, "abandon work item")
+	if lost {
+		return lockLost(rc, item)
+	}
+	return err
 }
 
-// DeadLetterActivity moves the work item to the dead-letter store.
+// DeadLetterActivity moves the work item to the dead-letter store;
+// core.ErrLockLost, with nothing written, when the item is gone or was
+// fetched again after its lock expired.
 func (p *Provider) DeadLetterActivity(ctx context.Context, item *core.ActivityWorkItem, reason string) error {
 	rc, err := itemReceipt(item)
 	if err != nil {
 		return err
 	}
-	dl := &deadLetterRecord{kind: dlActivity, partition: -1, reason: reason, dequeueCount: item.DequeueCount, text: rc.text, blob: rc.blob}
-	if item.Task != nil {
-		dl.instanceID = item.Task.InstanceID
-	}
-	if err := p.writeDeadLetter(ctx, dl); err != nil {
+	dl := &deadLetterRecord{kind: dlActivity, partition: -1, reason: reason, instanceID: item.Task.InstanceID,
+		dequeueCount: item.DequeueCount, text: rc.text, blob: rc.blob}
+	if err := p.deadLetterHeld(ctx, rc, dl, "work item "+strconv.Quote(rc.id)); err != nil {
+		if errors.Is(err, core.ErrLockLost) {
+			return lockLost(rc, item)
+		}
 		return err
 	}
-	return p.deleteMessage(ctx, rc, false)
+	return nil
 }

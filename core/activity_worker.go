@@ -219,11 +219,12 @@ func (r *Runtime) runWorkItem(item *ActivityWorkItem) {
 			log.Warn().Err(err).Msg("report poison work item")
 			return
 		}
+		r.stats.activityFailed(failure) // its failure was reported
 		if err := r.p.DeadLetterActivity(ctx, item, reason); err != nil {
 			log.Warn().Err(err).Msg("dead-letter work item")
+			return
 		}
 		r.stats.deadLettered.Add(1)
-		r.stats.activityFailed(failure)
 		return
 	}
 	if !r.opts.Registry.HasActivity(t.Name, t.Version) {

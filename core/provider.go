@@ -52,7 +52,11 @@ type Provider interface {
 	// Messages without a Receipt are ignored; a message already gone is not an error.
 	DeleteMessages(ctx context.Context, partition int, msgs []*Message) error
 	// DeadLetterMessages moves fetched messages to the dead-letter store with a
-	// reason and removes them from the queue.
+	// reason and removes them from the queue. Only messages whose Receipt is
+	// current are moved: a stale one (deleted, or fetched again since) is
+	// skipped without error and no dead letter is written for it. A message
+	// without a Receipt, or with one of another partition, is ErrInvalidInput,
+	// and then nothing of the call is moved.
 	DeadLetterMessages(ctx context.Context, partition int, msgs []*Message, reason string) error
 
 	// LoadInstance reads an instance's state, the history of its current
@@ -67,7 +71,8 @@ type Provider interface {
 	// the outcome unknown (a commit whose response was lost may have been
 	// applied): the runtime then reads the instance back with LoadInstance,
 	// which must reflect every applied commit, to tell.
-	// Batch.OutboxDelivered rows are deleted along with the batch.
+	// Batch.OutboxDelivered rows are deleted along with the batch. A nil
+	// batch is ErrInvalidInput.
 	Commit(ctx context.Context, partition int, batch *CommitBatch) ([]CommitResult, error)
 
 	// EnqueueActivities puts activities on the shared work-item queue that every host serves.
@@ -82,8 +87,12 @@ type Provider interface {
 	// partition, then deletes the work item.
 	CompleteActivity(ctx context.Context, item *ActivityWorkItem, result *Message) error
 	// AbandonActivity unlocks the work item so that it runs again after delay.
+	// ErrLockLost, with nothing changed, when the item was fetched again or
+	// is gone.
 	AbandonActivity(ctx context.Context, item *ActivityWorkItem, delay time.Duration) error
-	// DeadLetterActivity moves the work item to the dead-letter store with a reason.
+	// DeadLetterActivity moves the work item to the dead-letter store with a
+	// reason. ErrLockLost, with no dead letter written, when the item was
+	// fetched again or is gone.
 	DeadLetterActivity(ctx context.Context, item *ActivityWorkItem, reason string) error
 
 	// GetInstance reads an instance's state; payloads only when withPayloads.
@@ -103,7 +112,9 @@ type Provider interface {
 	ListDeadLetters(ctx context.Context, pageSize int, continuation string) (*DeadLetterPage, error)
 	// ReplayDeadLetter sends a dead letter back where it came from and removes it.
 	ReplayDeadLetter(ctx context.Context, id string) error
-	// DiscardDeadLetter deletes a dead letter.
+	// DiscardDeadLetter deletes a dead letter. ReplayDeadLetter and
+	// DiscardDeadLetter return an error wrapping ErrInvalidInput for a dead
+	// letter that is not found (never written, already replayed or discarded).
 	DiscardDeadLetter(ctx context.Context, id string) error
 
 	// PublishHost records a live host with its registrations; hosts call it

@@ -99,7 +99,8 @@ func (p *Provider) ReplayDeadLetter(ctx context.Context, id string) error {
 	return nil
 }
 
-// DiscardDeadLetter deletes a dead letter.
+// DiscardDeadLetter deletes a dead letter. One that is not found (never
+// written, or already replayed or discarded) is core.ErrInvalidInput.
 func (p *Provider) DiscardDeadLetter(ctx context.Context, id string) error {
 	if err := p.enter(ctx, mDiscardDeadLetter); err != nil {
 		return err
@@ -107,7 +108,7 @@ func (p *Provider) DiscardDeadLetter(ctx context.Context, id string) error {
 	p.deadMu.Lock()
 	defer p.deadMu.Unlock()
 	if p.dead[id] == nil {
-		return fmt.Errorf("%w: dead letter %q does not exist", core.ErrInvalidInput, id)
+		return fmt.Errorf("%w: dead letter %q does not exist (never written, or already replayed or discarded)", core.ErrInvalidInput, id)
 	}
 	delete(p.dead, id)
 	return nil

@@ -253,13 +253,13 @@ func TestAbandonKeepsFIFOPlace(t *testing.T) {
 	}
 }
 
-func TestMessagesWithoutReceiptAreIgnored(t *testing.T) {
+func TestMessagesWithoutReceipt(t *testing.T) {
 	p, _ := newProvider(t, memory.Options{Partitions: 1})
 	must(t, p.SendMessages(ctx, []*core.Message{msg("a", "i")}))
 	inMemory := []*core.Message{msg("a", "i")}
 	must(t, p.AbandonMessages(ctx, 0, inMemory, 0))
 	must(t, p.DeleteMessages(ctx, 0, inMemory))
-	must(t, p.DeadLetterMessages(ctx, 0, inMemory, "x"))
+	wantErr(t, p.DeadLetterMessages(ctx, 0, inMemory, "x"), core.ErrInvalidInput)
 	if p.QueueDepth(0) != 1 {
 		t.Fatal("a message without a receipt changed the queue")
 	}

@@ -202,6 +202,9 @@ func (p *Provider) DeleteMessages(ctx context.Context, partition int, msgs []*co
 
 // DeadLetterMessages moves fetched messages whose receipts are still current
 // to the dead-letter store, with the reason, and removes them from the queue.
+// A stale receipt (the message was deleted, or delivered again since) is
+// skipped without error. A message without a receipt, or with one of another
+// partition, is core.ErrInvalidInput, and then nothing is moved.
 func (p *Provider) DeadLetterMessages(ctx context.Context, partition int, msgs []*core.Message, reason string) error {
 	if err := p.enter(ctx, mDeadLetterMessages); err != nil {
 		return err
@@ -209,6 +212,12 @@ func (p *Provider) DeadLetterMessages(ctx context.Context, partition int, msgs [
 	part, err := p.partition(partition)
 	if err != nil {
 		return err
+	}
+	for i, m := range msgs {
+		if m != nil && m.Receipt == nil {
+			return fmt.Errorf("%w: dead-letter message %q (%d of %d) of instance %q: it has no receipt; only fetched messages can be dead-lettered",
+				core.ErrInvalidInput, m.ID, i+1, len(msgs), m.InstanceID)
+		}
 	}
 	now := p.now()
 	part.mu.Lock()

@@ -58,10 +58,13 @@ var contractTests = []contractTest{
 	{"ActivityRenew", contractActivityRenew},
 	{"ActivityComplete", contractActivityComplete},
 	{"ActivityAbandon", contractActivityAbandon},
+	{"ActivityLockLost", contractActivityLockLost},
 	// Dead letters.
 	{"DeadLetterMessages", contractDeadLetterMessages},
 	{"DeadLetterActivity", contractDeadLetterActivity},
 	{"DeadLetterPaging", contractDeadLetterPaging},
+	{"DeadLetterStaleReceipts", contractDeadLetterStaleReceipts},
+	{"DeadLetterGone", contractDeadLetterGone},
 	// Queries and purges.
 	{"QueryInstances", contractQueryInstances},
 	{"PurgeInstance", contractPurgeInstance},
@@ -628,6 +631,34 @@ func contractActivityAbandon(c *contract) {
 	c.checkWorkItem(task, it, 3)
 }
 
+// contractActivityLockLost: once a work item's lock is lost (it expired and
+// another fetch took the item, or the item is gone), AbandonActivity and
+// DeadLetterActivity fail with ErrLockLost and change nothing: the current
+// holder keeps its lock, and no dead letter is written.
+func contractActivityLockLost(c *contract) {
+	lock := c.opts.MinLock
+	task := c.task("lost-1", "e1", 1, []byte(`"in"`))
+	c.enqueue(task)
+	stale := c.fetchActivity(lock)
+	current := c.fetchActivity(c.longLock()) // once the first lock has expired
+	c.checkWorkItem(task, current, 2)
+	c.wantErr(c.p.AbandonActivity(c.ctx(), stale, 0), core.ErrLockLost, "AbandonActivity of a work item fetched again")
+	c.wantErr(c.p.DeadLetterActivity(c.ctx(), stale, "late"), core.ErrLockLost, "DeadLetterActivity of a work item fetched again")
+	if dls := c.deadLetters(10); len(dls) > 0 {
+		c.t.Fatalf("DeadLetterActivity with a lost lock wrote a dead letter: %q", dls[0].Reason)
+	}
+	c.expectNoActivity(2 * lock) // the stale abandon did not unlock it
+
+	result := newMessage("lost-result", task.InstanceID, &core.Event{Seq: -1, Kind: core.EventActivityCompleted, TaskID: 1})
+	c.noErr(c.p.CompleteActivity(c.ctx(), current, result), "CompleteActivity of the current work item")
+	c.wantErr(c.p.AbandonActivity(c.ctx(), current, 0), core.ErrLockLost, "AbandonActivity of a completed work item")
+	c.wantErr(c.p.DeadLetterActivity(c.ctx(), current, "late"), core.ErrLockLost, "DeadLetterActivity of a completed work item")
+	if dls := c.deadLetters(10); len(dls) > 0 {
+		c.t.Fatalf("DeadLetterActivity of a completed work item wrote a dead letter: %q", dls[0].Reason)
+	}
+	c.expectNoActivity(lock)
+}
+
 // contractDeadLetterMessages: dead-lettered messages leave the queue, are
 // listed with their reason, come back when replayed, and are gone for good
 // when discarded.
@@ -730,6 +761,70 @@ func contractDeadLetterPaging(c *contract) {
 		}
 	}
 	c.same("dead letters listed 3 at a time", want, got)
+}
+
+// contractDeadLetterStaleReceipts: DeadLetterMessages moves only messages
+// whose receipts are current. A stale receipt (the message was fetched
+// again, or deleted) is skipped without error and writes no dead letter; a
+// message without a receipt is ErrInvalidInput, and then nothing of the
+// call is moved.
+func contractDeadLetterStaleReceipts(c *contract) {
+	lock := c.opts.MinLock
+	late, other := newMessage("late", "late-dl-1", raised("late", nil)), newMessage("other", "late-dl-1", raised("other", nil))
+	p := c.p.PartitionOf(late.InstanceID)
+	c.send(late, other)
+	stale := c.fetchIDs(p, lock, "late", "other")
+	current := c.fetchIDs(p, c.longLock(), "late", "other") // once the first locks have expired
+	noDeadLetters := func(what string) {
+		c.t.Helper()
+		if dls := c.deadLetters(10); len(dls) > 0 {
+			c.t.Fatalf("%s wrote a dead letter: %q", what, dls[0].Reason)
+		}
+	}
+
+	c.noErr(c.p.DeadLetterMessages(c.ctx(), p, []*core.Message{stale["late"]}, "stale"), "DeadLetterMessages with a stale receipt")
+	noDeadLetters("DeadLetterMessages with a stale receipt")
+	c.expectNoMessages(p, 2*lock) // still locked by the current receipts
+
+	noReceipt := *current["late"]
+	noReceipt.Receipt = nil
+	c.wantErr(c.p.DeadLetterMessages(c.ctx(), p, []*core.Message{current["other"], &noReceipt}, "mixed"), core.ErrInvalidInput,
+		"DeadLetterMessages of a fetched message and one without a receipt")
+	noDeadLetters("DeadLetterMessages with a message without a receipt")
+
+	c.noErr(c.p.DeleteMessages(c.ctx(), p, []*core.Message{current["late"]}), "DeleteMessages")
+	c.noErr(c.p.DeadLetterMessages(c.ctx(), p, []*core.Message{current["late"]}, "deleted"), "DeadLetterMessages of a deleted message")
+	noDeadLetters("DeadLetterMessages of a deleted message")
+
+	c.noErr(c.p.DeadLetterMessages(c.ctx(), p, []*core.Message{current["other"]}, "poison"),
+		"DeadLetterMessages with a current receipt (after a call that failed on bad input)")
+	d := c.oneDeadLetter()
+	if d.Message == nil || d.Message.ID != other.ID || !strings.Contains(d.Reason, "poison") {
+		c.t.Fatalf("dead letter %q: message %v, reason %q; want message %q, reason %q", d.ID, d.Message, d.Reason, other.ID, "poison")
+	}
+}
+
+// contractDeadLetterGone: a dead letter that is gone (replayed or
+// discarded) can be neither replayed nor discarded again: both fail with
+// ErrInvalidInput, so that an operator who discards twice is told.
+func contractDeadLetterGone(c *contract) {
+	task := c.task("gone-1", "e1", 1, nil)
+	c.enqueue(task)
+	c.noErr(c.p.DeadLetterActivity(c.ctx(), c.fetchActivity(c.longLock()), "first"), "DeadLetterActivity")
+	replayed := c.oneDeadLetter()
+	c.noErr(c.p.ReplayDeadLetter(c.ctx(), replayed.ID), "ReplayDeadLetter")
+	c.wantErr(c.p.ReplayDeadLetter(c.ctx(), replayed.ID), core.ErrInvalidInput, "ReplayDeadLetter of a replayed dead letter")
+	c.wantErr(c.p.DiscardDeadLetter(c.ctx(), replayed.ID), core.ErrInvalidInput, "DiscardDeadLetter of a replayed dead letter")
+
+	c.noErr(c.p.DeadLetterActivity(c.ctx(), c.fetchActivity(c.longLock()), "second"), "DeadLetterActivity")
+	discarded := c.oneDeadLetter()
+	c.noErr(c.p.DiscardDeadLetter(c.ctx(), discarded.ID), "DiscardDeadLetter")
+	c.wantErr(c.p.DiscardDeadLetter(c.ctx(), discarded.ID), core.ErrInvalidInput, "DiscardDeadLetter of a discarded dead letter")
+	c.wantErr(c.p.ReplayDeadLetter(c.ctx(), discarded.ID), core.ErrInvalidInput, "ReplayDeadLetter of a discarded dead letter")
+	if dls := c.deadLetters(10); len(dls) > 0 {
+		c.t.Fatalf("%d dead letters left after a discard", len(dls))
+	}
+	c.expectNoActivity(c.opts.MinLock)
 }
 
 // contractQueryInstances: every filter and their combinations list exactly
@@ -861,9 +956,17 @@ func contractPurgeInstances(c *contract) {
 	c.checkGone(keepDone.id())
 }
 
-// contractBadInput: invalid instance ids and oversized payloads are refused
-// with ErrInvalidInput and ErrPayloadTooLarge, and nothing is written.
+// contractBadInput: invalid instance ids, oversized payloads and a nil
+// commit batch are refused with ErrInvalidInput and ErrPayloadTooLarge, and
+// nothing is written.
 func contractBadInput(c *contract) {
+	c.run("NilCommitBatch", func(c *contract) {
+		res, err := c.p.Commit(c.ctx(), 0, nil)
+		c.wantErr(err, core.ErrInvalidInput, "Commit of a nil batch")
+		if len(res) > 0 {
+			c.t.Fatalf("Commit of a nil batch returned %d results", len(res))
+		}
+	})
 	c.run("InvalidInstanceID", func(c *contract) {
 		valid := newMessage("valid", "valid-instance", raised("e", nil))
 		ids := map[string]string{"empty": "", "NUL": "a\x00b", "tab": "a\tb", "newline": "a\nb", "DEL": "a\x7fb",
