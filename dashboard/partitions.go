@@ -25,14 +25,9 @@ type partitionsData struct {
 // queues, and the live hosts with their registrations.
 func (h *handler) partitions(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ps, err := h.hub.Partitions(ctx)
+	ps, qs, err := h.hub.Partitions(ctx)
 	if err != nil {
-		h.failErr(w, r, "Read the partitions", err)
-		return
-	}
-	qs, err := h.hub.Queues(ctx)
-	if err != nil {
-		h.failErr(w, r, "Read the queues", err)
+		h.failErr(w, r, "Read the partitions and queues", err)
 		return
 	}
 	hosts, err := h.hub.Client.Hosts(ctx)

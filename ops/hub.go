@@ -64,15 +64,17 @@ type PartitionInfo struct {
 }
 
 // Partitions reads every partition's lease and control queue: one listing of
-// the leases and two operations per queue.
-func (h *Hub) Partitions(ctx context.Context) ([]PartitionInfo, error) {
+// the leases and two operations per queue. It also returns every queue it
+// read (the control queues, then the work-item queue), so that a caller that
+// shows the work-item queue too does not read them all again.
+func (h *Hub) Partitions(ctx context.Context) ([]PartitionInfo, []QueueInfo, error) {
 	snap, err := h.Leases.List(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("task hub %q: read partition leases: %w", h.Provider.TaskHub(), err)
+		return nil, nil, fmt.Errorf("task hub %q: read partition leases: %w", h.Provider.TaskHub(), err)
 	}
 	queues, err := h.Queues(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]PartitionInfo, h.Provider.Partitions())
 	for i := range out {
@@ -97,7 +99,7 @@ func (h *Hub) Partitions(ctx context.Context) ([]PartitionInfo, error) {
 			out[q.Partition].OldestMessageAge = q.OldestMessageAge
 		}
 	}
-	return out, nil
+	return out, queues, nil
 }
 
 // QueueInfo is the state of one queue of the task hub.

@@ -30,11 +30,7 @@ leased, or released).`,
 		if err != nil {
 			return err
 		}
-		parts, err := h.Partitions(ctx)
-		if err != nil {
-			return err
-		}
-		queues, err := h.Queues(ctx)
+		parts, queues, err := h.Partitions(ctx)
 		if err != nil {
 			return err
 		}
