@@ -163,6 +163,15 @@ func (a *app) hubName() (string, error) {
 }
 
 // openHub opens the existing task hub named by --taskhub.
+// instanceHub checks an instance id given on the command line, then opens
+// the task hub: a bad id is a usage error that needs no storage.
+func (a *app) instanceHub(ctx context.Context, id string) (*ops.Hub, error) {
+	if err := checkInstanceID(id); err != nil {
+		return nil, err
+	}
+	return a.openHub(ctx)
+}
+
 func (a *app) openHub(ctx context.Context) (*ops.Hub, error) {
 	if a.hub != nil {
 		return a.hub, nil

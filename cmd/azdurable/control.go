@@ -68,10 +68,7 @@ func (a *app) terminateCommand() *cobra.Command {
 	c.Flags().BoolVar(&recursive, "recursive", false, "terminate its running sub-orchestrations too")
 	c.RunE = a.runE(func(ctx context.Context, _ *cobra.Command, args []string) error {
 		id := args[0]
-		if err := checkInstanceID(id); err != nil {
-			return err
-		}
-		h, err := a.openHub(ctx)
+		h, err := a.instanceHub(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -95,10 +92,7 @@ func (a *app) holdCommand(use, short, doneText string, do func(c *core.Client, c
 	c.Flags().StringVar(&reason, "reason", "", "why; recorded in the history")
 	c.RunE = a.runE(func(ctx context.Context, _ *cobra.Command, args []string) error {
 		id := args[0]
-		if err := checkInstanceID(id); err != nil {
-			return err
-		}
-		h, err := a.openHub(ctx)
+		h, err := a.instanceHub(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -134,10 +128,7 @@ is printed.`,
 	c.Flags().BoolVar(&newID, "new-id", false, "start a new instance with a random id instead of replacing this one")
 	c.RunE = a.runE(func(ctx context.Context, _ *cobra.Command, args []string) error {
 		id := args[0]
-		if err := checkInstanceID(id); err != nil {
-			return err
-		}
-		h, err := a.openHub(ctx)
+		h, err := a.instanceHub(ctx, id)
 		if err != nil {
 			return err
 		}

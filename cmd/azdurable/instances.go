@@ -212,10 +212,7 @@ func (a *app) showCommand() *cobra.Command {
 	}
 	c.RunE = a.runE(func(ctx context.Context, _ *cobra.Command, args []string) error {
 		id := args[0]
-		if err := checkInstanceID(id); err != nil {
-			return err
-		}
-		h, err := a.openHub(ctx)
+		h, err := a.instanceHub(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -273,10 +270,7 @@ its status and its result, failure or child instance.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print the spans as JSON (same as --output json)")
 	c.RunE = a.runE(func(ctx context.Context, _ *cobra.Command, args []string) error {
 		id := args[0]
-		if err := checkInstanceID(id); err != nil {
-			return err
-		}
-		h, err := a.openHub(ctx)
+		h, err := a.instanceHub(ctx, id)
 		if err != nil {
 			return err
 		}
