@@ -45,6 +45,8 @@ type packedActivities struct {
 	V          int              `json:"v"`
 	Exec       string           `json:"exec"`
 	Activities []packedActivity `json:"activities"`
+	// Trace is the trace of the activities of Exec (see core.TraceContext).
+	Trace *core.TraceContext `json:"trace,omitempty"`
 }
 
 type packedActivity struct {
@@ -55,6 +57,8 @@ type packedActivity struct {
 	At      time.Time `json:"a"`
 	Inline  bool      `json:"i,omitempty"` // Input is the input (the history does not hold it)
 	Input   []byte    `json:"in,omitempty"`
+	// Trace is set for an activity of another execution than the row's.
+	Trace *core.TraceContext `json:"tr,omitempty"`
 }
 
 type packedOutbox struct {
@@ -95,8 +99,11 @@ func activitiesRow(id, exec string, acts []*core.ActivityTask, inline map[int64]
 	doc := packedActivities{V: pendingFormat, Exec: exec, Activities: make([]packedActivity, len(acts))}
 	for i, a := range acts {
 		doc.Activities[i] = packedActivity{Task: a.TaskID, Name: a.Name, Version: a.Version, At: a.ScheduledAt}
-		if a.ExecutionID != exec {
-			doc.Activities[i].Exec = a.ExecutionID
+		switch {
+		case a.ExecutionID != exec:
+			doc.Activities[i].Exec, doc.Activities[i].Trace = a.ExecutionID, a.Trace
+		case doc.Trace == nil:
+			doc.Trace = a.Trace
 		}
 		if inline[a.TaskID] {
 			doc.Activities[i].Inline, doc.Activities[i].Input = true, a.Input
@@ -186,7 +193,10 @@ func (p *Provider) OpenPartition(ctx context.Context, partition int) (*core.Part
 		ia := &instActs{id: r.str("InstanceID"), exec: doc.Exec}
 		for _, a := range doc.Activities {
 			t := &core.ActivityTask{Partition: partition, InstanceID: ia.id, ExecutionID: orDefault(a.Exec, doc.Exec),
-				TaskID: a.Task, Name: a.Name, Version: a.Version, ScheduledAt: a.At, Input: a.Input}
+				TaskID: a.Task, Name: a.Name, Version: a.Version, ScheduledAt: a.At, Input: a.Input, Trace: a.Trace}
+			if a.Exec == "" {
+				t.Trace = doc.Trace
+			}
 			if !a.Inline {
 				ia.acts = append(ia.acts, t)
 			}

@@ -122,10 +122,12 @@ func (r *Runtime) cancelRunning(t *ActivityTask) {
 // execute runs the activity function and returns the result message.
 func (r *Runtime) execute(ctx context.Context, t *ActivityTask) *Message {
 	r.stats.activityStarted(t, r.clock.Now())
+	ctx, span := r.tracing.startActivity(ctx, t)
 	out, err := r.call(ctx, t)
 	if err == nil {
 		err = checkPayload(fmt.Sprintf("result of activity %q", t.Name), out, r.p.Limits().MaxPayloadBytes)
 	}
+	endSpan(span, err)
 	ev := &Event{Seq: -1, TaskID: t.TaskID, Time: r.clock.Now()}
 	if err != nil {
 		ev.Kind, ev.Failure = EventActivityFailed, userFailure(err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Client starts and controls instances and reads their state. It needs only
@@ -16,6 +18,9 @@ type Client struct {
 	clock Clock
 	hub   *completionHub // completions on this host, when the client comes from a runtime
 	wake  func(partition int)
+	// tracer, when set, gives each Start a span; without it, Start still
+	// places the new execution under the caller's span, if ctx has one.
+	tracer trace.TracerProvider
 }
 
 // ClientOption configures a client.
@@ -23,6 +28,13 @@ type ClientOption func(*Client)
 
 // WithClientCodec sets the payload codec (default JSON); it must match the hosts'.
 func WithClientCodec(c Codec) ClientOption { return func(cl *Client) { cl.codec = c } }
+
+// WithClientTracerProvider makes Start emit a span ("create_orchestration
+// <name>") under the caller's span, and start the execution under it. A
+// client from Runtime.Client uses the runtime's tracer provider.
+func WithClientTracerProvider(tp trace.TracerProvider) ClientOption {
+	return func(cl *Client) { cl.tracer = tp }
+}
 
 // NewClient returns a client of the provider's task hub.
 func NewClient(p Provider, opts ...ClientOption) *Client {
@@ -111,7 +123,18 @@ func (c *Client) Start(ctx context.Context, orchestration any, opts ...StartOpti
 	if o.startAt.IsZero() {
 		ev.ScheduledStart = time.Time{}
 	}
-	if err := c.send(ctx, o.id, ev); err != nil {
+	var span trace.Span
+	if c.tracer != nil {
+		ctx, span = c.tracer.Tracer(instrumentationLib).Start(ctx, "create_orchestration "+name,
+			trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(AttrInstanceID.String(o.id), AttrExecutionID.String(ev.ExecutionID), AttrName.String(name)))
+	}
+	if parent := trace.SpanContextFromContext(ctx); parent.IsValid() {
+		ev.Trace = newTraceContext(parent, o.id, ev.ExecutionID)
+	}
+	err = c.send(ctx, o.id, ev)
+	endSpan(span, err)
+	if err != nil {
 		return "", err
 	}
 	return o.id, nil

@@ -560,6 +560,9 @@ func (w *partitionWorker) committed(ctx context.Context, j *job, token CommitTok
 	r := w.r
 	r.stats.episodeCommitted(j.began, j.ep.State)
 	out, exec, ep := j.out, j.ci.exec, j.ep
+	if r.tracing != nil && len(out.spans) > 0 {
+		r.tracing.emit(w.p, out.spans)
+	}
 	for _, t := range out.cancelled {
 		r.cancelRunning(t)
 	}

@@ -16,7 +16,7 @@ type EventKind uint8
 const (
 	// EventEpisodeStarted opens every episode and carries its deterministic time (ctx.Now()).
 	EventEpisodeStarted EventKind = iota + 1
-	// EventExecutionStarted starts an execution: Name, Version, Data (input), ExecutionID, Parent, ScheduledStart.
+	// EventExecutionStarted starts an execution: Name, Version, Data (input), ExecutionID, Parent, ScheduledStart, Trace.
 	EventExecutionStarted
 	// EventExecutionCompleted ends an execution: Status (Completed or Failed), Data (output), Failure.
 	EventExecutionCompleted
@@ -161,6 +161,9 @@ type Event struct {
 	// ids the previous execution consumed, so that one delivered again is
 	// still dropped as a duplicate.
 	Seen []string `json:"seen,omitempty"`
+	// Trace, on ExecutionStarted, places the execution in a distributed
+	// trace; nil when it was started without one.
+	Trace *TraceContext `json:"trace,omitempty"`
 }
 
 // eventWire adds the payload in one of two forms: raw JSON under "d" when the
@@ -293,6 +296,7 @@ func (e *Event) Size() int {
 	for _, id := range e.Seen {
 		n += len(id) + 3
 	}
+	n += e.Trace.size()
 	for f := e.Failure; f != nil; f = f.Cause {
 		n += len(f.Type) + len(f.Message) + len(f.Stack)
 	}

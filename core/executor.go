@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // engineConfig is what every executor of a runtime shares.
@@ -17,6 +18,9 @@ type engineConfig struct {
 	logger           zerolog.Logger
 	maxHistoryEvents int
 	maxHistoryBytes  int64
+	// tracing: the runtime emits spans, so episodes collect span records
+	// and executions started without a trace start their own.
+	tracing bool
 }
 
 // maxContinuesPerEpisode bounds continue-as-new loops that never wait.
@@ -48,6 +52,10 @@ type executor struct {
 	customStatus []byte
 	started      bool // ExecutionStarted applied
 	done         bool // the execution ended
+	startedAt    time.Time
+	trace        *TraceContext
+	// timerCreated holds when pending timers were created, for their spans.
+	timerCreated map[int64]time.Time
 
 	seq          int64 // next history position
 	historyBytes int64
@@ -99,6 +107,8 @@ type episodeOut struct {
 	outbox            []*Message
 	// cancelled activities that may be running on this host.
 	cancelled []*ActivityTask
+	// spans to emit once the commit has succeeded.
+	spans []spanRecord
 }
 
 type continueAsNew struct {
@@ -118,6 +128,7 @@ func (e *executor) resetExecution() {
 	// know the previous execution's.
 	e.status, e.output, e.failure, e.customStatus = StatusPending, nil, nil, nil
 	e.started, e.done = false, false
+	e.startedAt, e.trace, e.timerCreated = time.Time{}, nil, nil
 	e.seq, e.historyBytes = 0, 0
 	e.nextTask, e.guids, e.resolved = 1, 0, 0
 	e.tasks = map[int64]*future{}
@@ -285,6 +296,9 @@ func (e *executor) accept(m *Message) *Event {
 		if err == nil {
 			ev.Version = ver
 		}
+		if ev.Trace == nil && e.cfg.tracing {
+			ev.Trace = newTraceContext(trace.SpanContext{}, e.instanceID, ev.ExecutionID)
+		}
 	case EventActivityCompleted, EventActivityFailed, EventTimerFired, EventSubOrchestrationCompleted, EventSubOrchestrationFailed:
 		if !e.started || !e.isPending(ev.Kind, ev.TaskID) {
 			return nil
@@ -358,12 +372,13 @@ func (e *executor) track(ev *Event, live bool) {
 	switch ev.Kind {
 	case EventExecutionStarted:
 		e.executionID = ev.ExecutionID
+		e.startedAt, e.trace = ev.Time, ev.Trace
 		for _, id := range ev.Seen {
 			e.seenMsgs[id] = struct{}{}
 		}
 	case EventActivityScheduled:
 		t := &ActivityTask{Partition: e.partition, InstanceID: e.instanceID, ExecutionID: e.executionID, TaskID: ev.TaskID,
-			Name: ev.Name, Version: ev.Version, Input: ev.Data, ScheduledAt: ev.Time}
+			Name: ev.Name, Version: ev.Version, Input: ev.Data, ScheduledAt: ev.Time, Trace: e.trace}
 		e.acts[ev.TaskID] = t
 		if live {
 			e.out.activitiesAdded = append(e.out.activitiesAdded, t)
@@ -376,13 +391,24 @@ func (e *executor) track(ev *Event, live bool) {
 		if live {
 			e.out.timersAdded = append(e.out.timersAdded, r)
 		}
+		if e.traced() {
+			if e.timerCreated == nil {
+				e.timerCreated = map[int64]time.Time{}
+			}
+			e.timerCreated[ev.TaskID] = ev.Time
+		}
 	case EventTimerFired:
+		if live && e.traced() {
+			e.out.spans = append(e.out.spans, spanRecord{trace: e.trace, timer: true, instanceID: e.instanceID,
+				executionID: e.executionID, taskID: ev.TaskID, start: e.timerCreated[ev.TaskID], end: ev.Time, fireAt: ev.FireAt})
+		}
+		delete(e.timerCreated, ev.TaskID)
 		e.dropTimer(ev.TaskID, live)
 	case EventSubOrchestrationScheduled:
 		e.children[ev.TaskID] = ev.InstanceID
 		if live {
 			e.send(ev.TaskID, ev.InstanceID, "", &Event{Kind: EventExecutionStarted, Name: ev.Name, Version: ev.Version,
-				Data: ev.Data, ExecutionID: ev.ExecutionID,
+				Data: ev.Data, ExecutionID: ev.ExecutionID, Trace: e.trace.child(ev.InstanceID, ev.ExecutionID),
 				Parent: &ParentRef{InstanceID: e.instanceID, ExecutionID: e.executionID, TaskID: ev.TaskID, Name: e.name}})
 		}
 	case EventSubOrchestrationCompleted, EventSubOrchestrationFailed:
@@ -395,7 +421,7 @@ func (e *executor) track(ev *Event, live bool) {
 	case EventDetachedStarted:
 		if live {
 			e.send(ev.TaskID, ev.InstanceID, "", &Event{Kind: EventExecutionStarted, Name: ev.Name, Version: ev.Version,
-				Data: ev.Data, ExecutionID: ev.ExecutionID})
+				Data: ev.Data, ExecutionID: ev.ExecutionID, Trace: e.trace.child(ev.InstanceID, ev.ExecutionID)})
 		}
 	case EventEventRaised, EventExecutionSuspended, EventExecutionResumed:
 		if ev.MessageID != "" {
@@ -419,7 +445,26 @@ func (e *executor) track(ev *Event, live bool) {
 		if live && e.parent != nil && ev.Kind != EventContinuedAsNew {
 			e.notifyParent(ev)
 		}
+		if live && e.traced() {
+			e.out.spans = append(e.out.spans, e.executionSpan(ev))
+		}
 	}
+}
+
+// traced reports whether the episode collects span records.
+func (e *executor) traced() bool { return e.cfg.tracing && e.trace != nil }
+
+// executionSpan is the span record of the execution that ev ends.
+func (e *executor) executionSpan(ev *Event) spanRecord {
+	rec := spanRecord{trace: e.trace, instanceID: e.instanceID, executionID: e.executionID, name: e.name,
+		version: e.version, start: e.startedAt, end: ev.Time, status: ev.Status, failure: ev.Failure}
+	switch ev.Kind {
+	case EventExecutionTerminated:
+		rec.status = StatusTerminated
+	case EventContinuedAsNew:
+		rec.status = StatusContinuedAsNew
+	}
+	return rec
 }
 
 func (e *executor) dropActivity(task int64, live, cancelled bool) {
@@ -656,7 +701,7 @@ func (e *executor) continueAsNew() {
 		return
 	}
 	carried := append(slices.Clone(e.buffered), e.deferred...)
-	name, parent, now := e.name, e.parent, e.now
+	name, parent, now, tc := e.name, e.parent, e.now, e.trace
 	version := can.version
 	if version == "" {
 		version = e.version
@@ -673,7 +718,8 @@ func (e *executor) continueAsNew() {
 	out.history = nil
 	e.now = now
 	e.record(&Event{Kind: EventEpisodeStarted, Time: now})
-	start := &Event{Kind: EventExecutionStarted, Name: name, Version: version, Data: can.input, ExecutionID: newExec, Parent: parent, Seen: seen}
+	start := &Event{Kind: EventExecutionStarted, Name: name, Version: version, Data: can.input, ExecutionID: newExec, Parent: parent, Seen: seen,
+		Trace: tc.next(e.instanceID, newExec)}
 	e.record(start)
 	e.apply(start)
 	e.step()

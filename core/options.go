@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configures a Runtime. Zero fields take the defaults given.
@@ -67,6 +68,12 @@ type Options struct {
 	MaxDequeueCount int
 	// HostPublishInterval is how often the host record is refreshed. Default 15s.
 	HostPublishInterval time.Duration
+	// TracerProvider, when set, makes the runtime emit OpenTelemetry spans:
+	// one per orchestration execution, per activity attempt and per fired
+	// timer, parented as the work was (see docs/operations.md, "Tracing").
+	// Install TraceIDGenerator in it (sdktrace.WithIDGenerator), so that
+	// execution spans get the ids their children point to. Default: no spans.
+	TracerProvider trace.TracerProvider
 }
 
 func (o *Options) withDefaults() (Options, error) {

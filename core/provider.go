@@ -180,6 +180,9 @@ type ActivityTask struct {
 	Version     string    `json:"ver,omitempty"`
 	Input       []byte    `json:"input,omitempty"`
 	ScheduledAt time.Time `json:"at"`
+	// Trace is the trace of the orchestration's execution, whose span is
+	// the parent of the activity's; nil without tracing.
+	Trace *TraceContext `json:"trace,omitempty"`
 }
 
 // ActivityWorkItem is an activity fetched from the shared work-item queue.

@@ -16,13 +16,14 @@ import (
 // partitions it owns, activities on the owner or from the shared work-item
 // queue, and timers in memory.
 type Runtime struct {
-	opts   Options
-	p      Provider
-	log    zerolog.Logger
-	clock  Clock
-	engine *engineConfig
-	cache  *executorCache
-	hub    *completionHub
+	opts    Options
+	p       Provider
+	log     zerolog.Logger
+	clock   Clock
+	engine  *engineConfig
+	tracing *tracing // nil without Options.TracerProvider
+	cache   *executorCache
+	hub     *completionHub
 
 	activitySlots chan struct{}
 	// activityWake tells the work-item poller that this host has just
@@ -298,7 +299,7 @@ func NewRuntime(o Options) (*Runtime, error) {
 		log:   opts.Logger.With().Str("host", opts.HostID).Logger(),
 		clock: opts.Clock,
 		engine: &engineConfig{registry: opts.Registry, codec: opts.Codec, logger: *opts.Logger,
-			maxHistoryEvents: maxEvents, maxHistoryBytes: maxBytes},
+			maxHistoryEvents: maxEvents, maxHistoryBytes: maxBytes, tracing: opts.TracerProvider != nil},
 		cache:         newExecutorCache(cacheSize),
 		hub:           newCompletionHub(),
 		activitySlots: make(chan struct{}, opts.ActivityConcurrency),
@@ -308,6 +309,7 @@ func NewRuntime(o Options) (*Runtime, error) {
 		cancelled:     cancelled,
 		ownDone:       make(chan error, 1),
 	}
+	r.tracing = newTracing(opts.TracerProvider, opts.HostID, r.log)
 	return r, nil
 }
 
@@ -524,6 +526,7 @@ func (r *Runtime) Client() *Client {
 	c.hub = r.hub
 	c.wake = r.wake
 	c.clock = r.clock
+	c.tracer = r.opts.TracerProvider
 	return c
 }
 

@@ -71,8 +71,10 @@ type Config struct {
 	// DashboardToken (env only) enables its operator actions.
 	DashboardAddr  string
 	DashboardToken string // secret: never printed
-	LogLevel       zerolog.Level
-	LogFormat      string
+	// OTLPEndpoint, when set, exports OpenTelemetry spans there (OTLP/HTTP).
+	OTLPEndpoint string
+	LogLevel     zerolog.Level
+	LogFormat    string
 }
 
 // setting is one configuration value: its flag, its environment variable
@@ -121,6 +123,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		{"activity-lock-duration", "duration", "how long a fetched work item stays locked; running activities renew it every third of it", (*durationValue)(&c.ActivityLockDuration)},
 		{"queue-metrics-interval", "duration", "how often to sample queue depth and message age for /metrics (2 storage operations per queue); 0 turns it off", (*durationValue)(&c.QueueMetricsInterval)},
 		{"dashboard", "address", "serve the web dashboard on this address, e.g. 127.0.0.1:8089 (default: none); operator token from AZDURABLE_DASHBOARD_TOKEN", (*stringValue)(&c.DashboardAddr)},
+		{"otlp-endpoint", "url", "export OpenTelemetry spans of orchestrations, activities and timers to this OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318 (default: none)", (*stringValue)(&c.OTLPEndpoint)},
 		{"http", "address", "listen address of the HTTP server (/healthz, /readyz, /metrics, /status); port 0 picks a free port", (*stringValue)(&c.HTTPAddr)},
 		{"log-level", "level", "debug, info, warn or error", (*stringValue)(&level)},
 		{"log-format", "format", "json, or console for people", (*stringValue)(&c.LogFormat)},
@@ -229,6 +232,11 @@ func (c *Config) validate() error {
 	}
 	if err := checkPartitionOptions(c); err != nil {
 		return bad("%v", err)
+	}
+	if c.OTLPEndpoint != "" {
+		if err := checkOTLPEndpoint(c.OTLPEndpoint); err != nil {
+			return bad("%v", err)
+		}
 	}
 	return nil
 }

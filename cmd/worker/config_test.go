@@ -81,6 +81,9 @@ func TestConfigErrors(t *testing.T) {
 		{"arguments", []string{"extra"}, nil, "unexpected arguments"},
 		{"host id", []string{"-host-id", "a\x01b"}, nil, "control character"},
 		{"negative latency", []string{"-activity-latency", "-1s"}, nil, "activity-latency"},
+		{"otlp scheme", []string{"-otlp-endpoint", "collector:4318"}, nil, "http or https URL"},
+		{"otlp host", []string{"-otlp-endpoint", "http:///v1/traces"}, nil, "otlp-endpoint has no host"},
+		{"otlp url", nil, map[string]string{"AZDURABLE_OTLP_ENDPOINT": "http://a b"}, "otlp-endpoint is not a URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(tc.args, env(tc.env), &bytes.Buffer{})

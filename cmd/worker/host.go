@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/azdurable/azdurable/azprovider"
 	"github.com/azdurable/azdurable/core"
@@ -35,6 +37,7 @@ type host struct {
 
 	stopping atomic.Bool
 	metrics  atomic.Pointer[http.Handler]
+	tracer   *sdktrace.TracerProvider // nil without -otlp-endpoint
 }
 
 func newHost(cfg *Config, log zerolog.Logger) *host {
@@ -112,7 +115,20 @@ func (h *host) start(ctx context.Context, log zerolog.Logger) int {
 		log.Error().Err(err).Msg("invalid partition manager configuration")
 		return exitUsage
 	}
+	var tp trace.TracerProvider
+	if h.cfg.OTLPEndpoint != "" {
+		p, err := newTracerProvider(ctx, h.cfg.OTLPEndpoint, h.cfg.HostID)
+		if err != nil {
+			log.Error().Err(err).Msg("invalid tracing configuration")
+			return exitUsage
+		}
+		h.mu.Lock()
+		h.tracer, tp = p, p
+		h.mu.Unlock()
+		log.Info().Str("otlp_endpoint", redactedEndpoint(h.cfg.OTLPEndpoint)).Msg("exporting spans")
+	}
 	rt, err := core.NewRuntime(core.Options{
+		TracerProvider:           tp,
 		Provider:                 prov,
 		Registry:                 reg,
 		Ownership:                own,
@@ -218,6 +234,16 @@ func (h *host) shutdown(log zerolog.Logger) {
 	case <-own.Done():
 	case <-release.C:
 		log.Warn().Dur("waited", releaseGrace).Msg("partitions not released in time; their leases will expire")
+	}
+	h.mu.Lock()
+	tp := h.tracer
+	h.mu.Unlock()
+	if tp != nil {
+		fctx, fcancel := context.WithTimeout(context.Background(), releaseGrace)
+		if err := tp.Shutdown(fctx); err != nil {
+			log.Warn().Err(err).Msg("tracing: spans not all exported before the exit")
+		}
+		fcancel()
 	}
 	log.Info().Dur("took", time.Since(start)).Msg("stopped")
 }

@@ -257,10 +257,16 @@ func (c *contract) checkMessage(want, got *core.Message, dequeueCount int) {
 
 // --- work items ---
 
-// task is an activity task of the instance's execution.
+// task is an activity task of the instance's execution. Odd task ids carry
+// a trace context, which providers keep with the task like every other field.
 func (c *contract) task(instanceID, executionID string, taskID int64, input []byte) *core.ActivityTask {
-	return &core.ActivityTask{Partition: c.p.PartitionOf(instanceID), InstanceID: instanceID, ExecutionID: executionID,
+	t := &core.ActivityTask{Partition: c.p.PartitionOf(instanceID), InstanceID: instanceID, ExecutionID: executionID,
 		TaskID: taskID, Name: "Charge", Version: "v2", Input: input, ScheduledAt: baseTime}
+	if taskID%2 == 1 {
+		t.Trace = &core.TraceContext{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7",
+			ParentSpanID: "53995c3f42cd8ad8", Sampled: true}
+	}
+	return t
 }
 
 func (c *contract) enqueue(tasks ...*core.ActivityTask) {
