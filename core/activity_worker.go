@@ -56,11 +56,25 @@ func (r *Runtime) tryActivitySlot() bool {
 	}
 }
 
-func (r *Runtime) releaseActivitySlot() { <-r.activitySlots }
+// releaseActivitySlot gives a slot back, or rather hands it to the oldest
+// activity waiting in the backlog, which starts in it.
+func (r *Runtime) releaseActivitySlot() {
+	b := r.backlog
+	b.mu.Lock()
+	next := b.pop()
+	if next == nil {
+		<-r.activitySlots
+	}
+	b.mu.Unlock()
+	if next != nil {
+		r.runLocal(next.partition, next.task)
+	}
+}
 
-// runLocal runs an activity of partition p on this host and delivers its
-// result to the partition in memory. If the partition has moved by then, the
-// result is dropped: the activity row stays and the new owner runs it again.
+// runLocal runs an activity of partition p on this host, in a slot the
+// caller holds, and delivers its result to the partition in memory. If the
+// partition has moved by then, the result is dropped: the activity row stays
+// and the new owner runs it again.
 func (r *Runtime) runLocal(p int, t *ActivityTask) {
 	r.stats.activitiesLocal.Add(1)
 	r.bg.Add(1)
@@ -103,10 +117,14 @@ func (r *Runtime) activityContext(t *ActivityTask) (context.Context, context.Can
 }
 
 // cancelRunning cancels an activity the orchestration no longer wants, if it
-// runs here. One that has not started yet (an offloaded work item this host
-// has not fetched yet) is remembered, and cancelled when it starts here.
-// Cancellation is best effort: a work item another host runs runs to the end.
+// runs here; one waiting in the backlog is dropped from it. One that has not
+// started yet (an offloaded work item this host has not fetched yet) is
+// remembered, and cancelled when it starts here. Cancellation is best
+// effort: a work item another host runs runs to the end.
 func (r *Runtime) cancelRunning(t *ActivityTask) {
+	if r.backlog.remove(t) {
+		return // it waited for a slot here: it never starts
+	}
 	k := activityKey{t.InstanceID, t.ExecutionID, t.TaskID}
 	r.mu.Lock()
 	cancel := r.running[k]

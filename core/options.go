@@ -34,6 +34,14 @@ type Options struct {
 	// ActivityConcurrency bounds the activities this host runs at once, local
 	// and from the work-item queue together. Default 64.
 	ActivityConcurrency int
+	// ActivityBacklog bounds the activities of this host's partitions that
+	// wait in memory for a free slot, in dispatch order, instead of going
+	// through the shared work-item queue; only those beyond it are
+	// offloaded. They wait safely: each is durable in its partition's
+	// pending activities, and the partition's next owner runs those that
+	// had not started here. Default 10,000; negative: none wait (an
+	// activity that finds no free slot is offloaded at once).
+	ActivityBacklog int
 	// MaxBatch is the most control messages fetched at once per partition. Default 32.
 	MaxBatch int
 	// LockDuration is how long fetched control messages stay locked. Default 1m.
@@ -116,6 +124,7 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	def(&c.OrchestrationConcurrency, 16)
 	def(&c.ActivityConcurrency, 64)
+	def(&c.ActivityBacklog, 10000)
 	def(&c.MaxBatch, 32)
 	def(&c.ExecutorCacheSize, 10000)
 	def(&c.MaxHistoryEvents, 100000)

@@ -191,10 +191,22 @@ func (w *partitionWorker) wait(ctx context.Context, d time.Duration) {
 	}
 }
 
-// stop stops fetching, lets the current batch finish until ctx is done, then
-// cancels what is still running.
+// stopping reports whether stop was called.
+func (w *partitionWorker) stopping() bool {
+	select {
+	case <-w.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop stops fetching, forgets the partition's activities that wait for a
+// slot (their rows stay: the next owner runs them), lets the current batch
+// finish until ctx is done, then cancels what is still running.
 func (w *partitionWorker) stop(ctx context.Context) {
 	close(w.stopCh)
+	w.r.dropQueued(w.p)
 	select {
 	case <-w.done:
 	case <-ctx.Done():
@@ -287,7 +299,9 @@ func (w *partitionWorker) flushDelivered(ctx context.Context) {
 	}
 }
 
-// retryPending sends what failed to send before: offloaded activities and outbox messages.
+// retryPending sends what failed to send before: activities whose offload
+// failed (dispatched again: the backlog may have room for them now) and
+// outbox messages.
 func (w *partitionWorker) retryPending(ctx context.Context) {
 	w.mu.Lock()
 	acts := w.retryActs
@@ -300,7 +314,7 @@ func (w *partitionWorker) retryPending(ctx context.Context) {
 	}
 	w.mu.Unlock()
 	if len(acts) > 0 {
-		w.offload(ctx, acts)
+		w.dispatch(ctx, acts)
 	}
 	for _, u := range units {
 		w.mu.Lock()
@@ -364,12 +378,13 @@ func (w *partitionWorker) disarm(t TimerRow) {
 	}
 }
 
-// dispatch runs activities on this host when it can and offloads the rest.
+// dispatch runs activities on this host, at once or from the backlog when
+// a slot frees, and offloads the rest: those this host has not registered,
+// those beyond the backlog's bound, or all with OffloadActivities.
 func (w *partitionWorker) dispatch(ctx context.Context, tasks []*ActivityTask) {
 	var offload []*ActivityTask
 	for _, t := range tasks {
-		if !w.r.opts.OffloadActivities && w.r.opts.Registry.HasActivity(t.Name, t.Version) && w.r.tryActivitySlot() {
-			w.r.runLocal(w.p, t)
+		if !w.r.opts.OffloadActivities && w.r.opts.Registry.HasActivity(t.Name, t.Version) && w.r.startOrQueue(w, t) {
 			continue
 		}
 		offload = append(offload, t)

@@ -26,6 +26,8 @@ type Runtime struct {
 	hub     *completionHub
 
 	activitySlots chan struct{}
+	// backlog holds activities of owned partitions that wait for a slot.
+	backlog *activityBacklog
 	// activityWake tells the work-item poller that this host has just
 	// enqueued work items, so that it does not wait out its idle backoff.
 	activityWake chan struct{}
@@ -303,6 +305,7 @@ func NewRuntime(o Options) (*Runtime, error) {
 		cache:         newExecutorCache(cacheSize),
 		hub:           newCompletionHub(),
 		activitySlots: make(chan struct{}, opts.ActivityConcurrency),
+		backlog:       newActivityBacklog(opts.ActivityBacklog),
 		activityWake:  make(chan struct{}, 1),
 		workers:       map[int]*partitionWorker{},
 		running:       map[activityKey]context.CancelFunc{},
@@ -393,10 +396,11 @@ func (r *Runtime) Stats() RuntimeStats {
 }
 
 // Idle reports whether this host has no work in flight: no batch running, no
-// activity running, nothing waiting in a partition's in-memory inbox. Work
-// that waits for a timer or in the provider's queues is not counted.
+// activity running or waiting for a slot, nothing waiting in a partition's
+// in-memory inbox. Work that waits for a timer or in the provider's queues
+// is not counted.
 func (r *Runtime) Idle() bool {
-	if r.busy.Load() != 0 {
+	if r.busy.Load() != 0 || r.backlog.len() != 0 {
 		return false
 	}
 	r.mu.Lock()
