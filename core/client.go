@@ -21,6 +21,9 @@ type Client struct {
 	// tracer, when set, gives each Start a span; without it, Start still
 	// places the new execution under the caller's span, if ctx has one.
 	tracer trace.TracerProvider
+	// local reports whether this host runs the partition: the hub then hears
+	// of every start and end of its instances, and polling is only a safety net.
+	local func(partition int) bool
 }
 
 // ClientOption configures a client.
@@ -38,7 +41,7 @@ func WithClientTracerProvider(tp trace.TracerProvider) ClientOption {
 
 // NewClient returns a client of the provider's task hub.
 func NewClient(p Provider, opts ...ClientOption) *Client {
-	c := &Client{p: p, codec: JSONCodec{}, clock: realClock{}, wake: func(int) {}}
+	c := &Client{p: p, codec: JSONCodec{}, clock: realClock{}, wake: func(int) {}, local: func(int) bool { return false }}
 	for _, o := range opts {
 		o(c)
 	}
@@ -260,6 +263,7 @@ func (c *Client) waitFor(ctx context.Context, id string, done func(Status) bool)
 		return nil, err
 	}
 	delay := 2 * time.Millisecond
+	part := c.p.PartitionOf(id)
 	for {
 		changed, unsubscribe := c.subscribe(id)
 		st, err := c.p.GetInstance(ctx, id, true)
@@ -271,7 +275,13 @@ func (c *Client) waitFor(ctx context.Context, id string, done func(Status) bool)
 			unsubscribe()
 			return nil, err
 		}
-		t := time.NewTimer(delay)
+		wait := delay
+		if c.hub != nil && c.local(part) {
+			// The hub wakes this waiter; the poll covers only a partition
+			// that moves to another host meanwhile.
+			wait = localPoll
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-changed:
@@ -285,6 +295,11 @@ func (c *Client) waitFor(ctx context.Context, id string, done func(Status) bool)
 		}
 	}
 }
+
+// localPoll is how often a waiter reads an instance of a partition this host
+// runs, in case no notice comes: thousands of waiters polling every second
+// would cost more than the instances they wait for.
+const localPoll = 5 * time.Second
 
 func (c *Client) subscribe(id string) (<-chan struct{}, func()) {
 	if c.hub == nil {

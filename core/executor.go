@@ -1,9 +1,11 @@
 package core
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -825,6 +827,7 @@ func (e *executor) await(f *future) {
 // coroutine runs orchestration code on its own goroutine, handing control
 // back and forth with the engine so that exactly one of them runs at a time.
 type coroutine struct {
+	run       func() ([]byte, error)
 	resume    chan bool
 	yield     chan struct{}
 	waitingOn *future
@@ -836,24 +839,59 @@ type coroutine struct {
 
 type exitSignal struct{}
 
+// idleCoroutines hands a new coroutine to a goroutine that has finished
+// running another one. Orchestration code grows a goroutine's stack at once
+// (the codec alone goes deep); a reused goroutine has it grown already.
+var idleCoroutines = make(chan *coroutine)
+
+// coroutineIdle is how long a goroutine waits for another coroutine before it exits.
+const coroutineIdle = 10 * time.Second
+
 func newCoroutine(run func() ([]byte, error)) *coroutine {
-	co := &coroutine{resume: make(chan bool), yield: make(chan struct{})}
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				if _, ok := r.(exitSignal); !ok {
-					co.err = &PanicError{Value: fmt.Sprint(r), Stack: string(debug.Stack())}
-				}
-			}
-			co.finished = true
-			co.yield <- struct{}{}
-		}()
-		if !<-co.resume {
-			panic(exitSignal{})
-		}
-		co.output, co.err = run()
-	}()
+	co := &coroutine{run: run, resume: make(chan bool), yield: make(chan struct{})}
+	select {
+	case idleCoroutines <- co:
+	default:
+		go runCoroutines(co)
+	}
 	return co
+}
+
+// runCoroutines runs co, then the coroutines handed to it, until none comes
+// for coroutineIdle. Its profiler labels say only that it runs orchestration
+// code: which partition's changes from one coroutine to the next.
+func runCoroutines(co *coroutine) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("kind", "orchestration")))
+	idle := time.NewTimer(coroutineIdle)
+	defer idle.Stop()
+	for {
+		co.body()
+		idle.Reset(coroutineIdle)
+		select {
+		case co = <-idleCoroutines:
+		case <-idle.C:
+			return
+		}
+	}
+}
+
+// body runs the orchestration code once resumed, and reports its end.
+func (co *coroutine) body() {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(exitSignal); !ok {
+				co.err = &PanicError{Value: fmt.Sprint(r), Stack: string(debug.Stack())}
+			}
+		}
+		// The goroutine outlives the coroutine: keep no reference to the executor.
+		co.run = nil
+		co.finished = true
+		co.yield <- struct{}{}
+	}()
+	if !<-co.resume {
+		panic(exitSignal{})
+	}
+	co.output, co.err = co.run()
 }
 
 func (co *coroutine) resumeOnce() {

@@ -529,6 +529,7 @@ func (r *Runtime) Client() *Client {
 	c := NewClient(r.p, WithClientCodec(r.opts.Codec))
 	c.hub = r.hub
 	c.wake = r.wake
+	c.local = func(p int) bool { return r.worker(p) != nil }
 	c.clock = r.clock
 	c.tracer = r.opts.TracerProvider
 	return c

@@ -19,7 +19,7 @@ func (p *Provider) EnqueueActivities(ctx context.Context, tasks []*core.Activity
 }
 
 func (p *Provider) enqueueActivities(tasks []*core.ActivityTask) error {
-	raws := make([][]byte, len(tasks))
+	stored := make([]*core.ActivityTask, len(tasks))
 	for i, t := range tasks {
 		if t == nil {
 			return fmt.Errorf("%w: activity %d of %d is nil", core.ErrInvalidInput, i+1, len(tasks))
@@ -33,17 +33,17 @@ func (p *Provider) enqueueActivities(tasks []*core.ActivityTask) error {
 		if err := p.checkPayload(t.Input, "input of activity %q (task %d) of instance %q", t.Name, t.TaskID, t.InstanceID); err != nil {
 			return err
 		}
-		raw, err := encodeActivity(t)
-		if err != nil {
-			return fmt.Errorf("%w: activity %q (task %d) of instance %q cannot be encoded: %v", core.ErrInvalidInput, t.Name, t.TaskID, t.InstanceID, err)
+		if err := checkTime(t.ScheduledAt); err != nil {
+			return fmt.Errorf("%w: activity %q (task %d) of instance %q cannot be stored: scheduled time: %v", core.ErrInvalidInput, t.Name, t.TaskID, t.InstanceID, err)
 		}
-		raws[i] = raw
+		stored[i] = copyTask(t)
+		stored[i].ScheduledAt = t.ScheduledAt.Round(0)
 	}
 	now := p.now()
 	p.workMu.Lock()
 	defer p.workMu.Unlock()
-	for _, raw := range raws {
-		p.work.push(&entry{seq: p.seq.Add(1), raw: raw, visibleAt: now})
+	for _, t := range stored {
+		p.work.push(&entry{seq: p.seq.Add(1), task: t, visibleAt: now})
 	}
 	return nil
 }
@@ -73,12 +73,15 @@ func (p *Provider) FetchActivity(ctx context.Context, lock time.Duration) (*core
 		if e.visibleAt.After(now) {
 			continue
 		}
-		t, err := decodeActivity(e.raw)
-		if err != nil {
-			p.work.remove(e)
-			p.addDeadLetter(&core.DeadLetter{Partition: workQueue, Reason: "undecodable: " + err.Error(), At: now,
-				Raw: e.raw, DequeueCount: e.dequeues + 1})
-			continue
+		t := copyTask(e.task)
+		if e.raw != nil {
+			var err error
+			if t, err = decodeActivity(e.raw); err != nil {
+				p.work.remove(e)
+				p.addDeadLetter(&core.DeadLetter{Partition: workQueue, Reason: "undecodable: " + err.Error(), At: now,
+					Raw: e.raw, DequeueCount: e.dequeues + 1})
+				continue
+			}
 		}
 		r := p.work.lock(e, workQueue, now.Add(lock))
 		return &core.ActivityWorkItem{Task: t, DequeueCount: e.dequeues, Receipt: r}, nil
@@ -178,10 +181,13 @@ func (p *Provider) DeadLetterActivity(ctx context.Context, item *core.ActivityWo
 	if err != nil {
 		return err
 	}
-	t, err := decodeActivity(e.raw)
-	if err != nil {
-		// It was decoded when it was fetched; the stored bytes do not change.
-		return fmt.Errorf("dead-letter work item: %w", err)
+	t := copyTask(e.task)
+	if e.raw != nil {
+		var err error
+		if t, err = decodeActivity(e.raw); err != nil {
+			// It was decoded when it was fetched; the stored bytes do not change.
+			return fmt.Errorf("dead-letter work item: %w", err)
+		}
 	}
 	p.work.remove(e)
 	p.addDeadLetter(&core.DeadLetter{Partition: workQueue, Reason: reason, InstanceID: t.InstanceID, At: now,

@@ -116,7 +116,7 @@ func (p *Provider) commitEpisode(part *partition, partition int, ep *core.Episod
 	}
 
 	if inst == nil {
-		inst = &instance{timers: map[rowKey]core.TimerRow{}, acts: map[rowKey]*core.ActivityTask{}, outbox: map[string][][]byte{}}
+		inst = &instance{timers: map[rowKey]core.TimerRow{}, acts: map[rowKey]*core.ActivityTask{}, outbox: map[string][]*core.Message{}}
 		part.instances[id] = inst
 	}
 	inst.state = copyState(ep.State)
@@ -147,8 +147,8 @@ func (p *Provider) commitEpisode(part *partition, partition int, ep *core.Episod
 }
 
 // checkEpisode validates the content of an episode against the stored
-// instance (nil for a new one) and returns its encoded outbox.
-func (p *Provider) checkEpisode(inst *instance, ep *core.Episode) ([][]byte, error) {
+// instance (nil for a new one) and returns the copy of its outbox to store.
+func (p *Provider) checkEpisode(inst *instance, ep *core.Episode) ([]*core.Message, error) {
 	id, st := ep.InstanceID, ep.State
 	for _, f := range []struct {
 		what string
@@ -214,13 +214,13 @@ func (p *Provider) checkEpisode(inst *instance, ep *core.Episode) ([][]byte, err
 	if len(ep.Outbox) > 0 && ep.OutboxID == "" {
 		return nil, fmt.Errorf("%w: commit of instance %q: the outbox has %d messages but no OutboxID", core.ErrInvalidInput, id, len(ep.Outbox))
 	}
-	outbox := make([][]byte, 0, len(ep.Outbox))
+	outbox := make([]*core.Message, 0, len(ep.Outbox))
 	for i, m := range ep.Outbox {
-		raw, err := p.encodeMessage(m, fmt.Sprintf("outbox message %d of instance %q", i+1, id))
+		c, err := p.storedMessage(m, i, len(ep.Outbox), "outbox message")
 		if err != nil {
 			return nil, fmt.Errorf("commit of instance %q: %w", id, err)
 		}
-		outbox = append(outbox, raw)
+		outbox = append(outbox, c)
 	}
 	return outbox, nil
 }

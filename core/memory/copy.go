@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/azdurable/azdurable/core"
 )
@@ -38,6 +39,7 @@ func copyEvent(e *core.Event) *core.Event {
 	c.Data = bytes.Clone(e.Data)
 	c.Failure = copyFailure(e.Failure)
 	c.Parent = copyParent(e.Parent)
+	c.Seen = slices.Clone(e.Seen)
 	return &c
 }
 
@@ -77,12 +79,43 @@ func copyTask(t *core.ActivityTask) *core.ActivityTask {
 }
 
 // copyMessage copies a stored message; the delivery fields (receipt, count,
-// visibility, origin) are not part of what is stored and are left empty.
+// visibility, origin) are not part of what is stored and are left empty, and
+// times keep their wall clock only, as they would read back from a store.
 func copyMessage(m *core.Message) *core.Message {
 	if m == nil {
 		return nil
 	}
-	return &core.Message{ID: m.ID, InstanceID: m.InstanceID, ExecutionID: m.ExecutionID, Event: copyEvent(m.Event)}
+	ev := copyEvent(m.Event)
+	ev.Time, ev.FireAt, ev.ScheduledStart = ev.Time.Round(0), ev.FireAt.Round(0), ev.ScheduledStart.Round(0)
+	return &core.Message{ID: m.ID, InstanceID: m.InstanceID, ExecutionID: m.ExecutionID, Event: ev}
+}
+
+// checkStorable rejects an event that the stored form of a durable provider
+// (core.EncodeMessage) cannot hold or read back: an unknown kind, a failure
+// without kind, a time outside years 0 to 9999.
+func checkStorable(e *core.Event) error {
+	if _, err := e.Kind.MarshalText(); err != nil {
+		return err
+	}
+	for f := e.Failure; f != nil; f = f.Cause {
+		if f.Kind == 0 {
+			return fmt.Errorf("event %s has a failure without kind", e.Kind)
+		}
+	}
+	for _, t := range []time.Time{e.Time, e.FireAt, e.ScheduledStart} {
+		if err := checkTime(t); err != nil {
+			return fmt.Errorf("event %s: %w", e.Kind, err)
+		}
+	}
+	return nil
+}
+
+// checkTime rejects a time that JSON cannot encode.
+func checkTime(t time.Time) error {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("time %s is outside years 0 to 9999", t)
+	}
+	return nil
 }
 
 func copyHost(h *core.HostInfo) *core.HostInfo {
@@ -109,12 +142,8 @@ type activityDoc struct {
 	*core.ActivityTask
 }
 
-// encodeActivity is the stored form of a work item.
-func encodeActivity(t *core.ActivityTask) ([]byte, error) {
-	return json.Marshal(activityDoc{V: activityFormatVersion, ActivityTask: t})
-}
-
-// decodeActivity decodes what encodeActivity wrote, checking that the task is
+// decodeActivity decodes the stored form of a work item (as a poison test
+// injects it), checking that the task is
 // complete enough to run and to report.
 func decodeActivity(b []byte) (*core.ActivityTask, error) {
 	doc := activityDoc{ActivityTask: &core.ActivityTask{}}

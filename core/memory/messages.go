@@ -22,40 +22,37 @@ func (p *Provider) SendMessages(ctx context.Context, msgs []*core.Message) error
 // enqueueMessages is SendMessages without the call bookkeeping, for the
 // other methods that send (CompleteActivity, ReplayDeadLetter).
 func (p *Provider) enqueueMessages(msgs []*core.Message) error {
-	type encoded struct {
-		part      int
-		raw       []byte
-		visibleAt time.Time
-	}
-	out := make([]encoded, 0, len(msgs))
+	stored := make([]*core.Message, len(msgs))
 	for i, m := range msgs {
-		raw, err := p.encodeMessage(m, fmt.Sprintf("message %d of %d", i+1, len(msgs)))
+		c, err := p.storedMessage(m, i, len(msgs), "message")
 		if err != nil {
 			return err
 		}
-		out = append(out, encoded{part: p.PartitionOf(m.InstanceID), raw: raw, visibleAt: m.VisibleAt})
+		stored[i] = c
 	}
 	now := p.now()
-	for _, e := range out {
-		part := p.parts[e.part]
+	for i, c := range stored {
+		part := p.parts[p.PartitionOf(c.InstanceID)]
 		visibleAt := now
-		if e.visibleAt.After(now) {
-			visibleAt = e.visibleAt.Round(0)
+		if v := msgs[i].VisibleAt; v.After(now) {
+			visibleAt = v.Round(0)
 		}
 		part.mu.Lock()
-		part.queue.push(&entry{seq: p.seq.Add(1), raw: e.raw, visibleAt: visibleAt})
+		part.queue.push(&entry{seq: p.seq.Add(1), msg: c, visibleAt: visibleAt})
 		part.mu.Unlock()
 	}
 	return nil
 }
 
-// encodeMessage validates a message and returns its stored form.
-func (p *Provider) encodeMessage(m *core.Message, what string) ([]byte, error) {
+// storedMessage validates message i of n and returns the copy to store. It
+// rejects what the stored form of a durable provider could not hold, so that
+// a message the memory provider accepts is one every provider accepts.
+func (p *Provider) storedMessage(m *core.Message, i, n int, what string) (*core.Message, error) {
 	switch {
 	case m == nil:
-		return nil, fmt.Errorf("%w: %s is nil", core.ErrInvalidInput, what)
+		return nil, fmt.Errorf("%w: %s %d of %d is nil", core.ErrInvalidInput, what, i+1, n)
 	case m.ID == "":
-		return nil, fmt.Errorf("%w: %s (to instance %q) has no id", core.ErrInvalidInput, what, m.InstanceID)
+		return nil, fmt.Errorf("%w: %s %d of %d (to instance %q) has no id", core.ErrInvalidInput, what, i+1, n, m.InstanceID)
 	case m.Event == nil:
 		return nil, fmt.Errorf("%w: message %q (to instance %q) has no event", core.ErrInvalidInput, m.ID, m.InstanceID)
 	}
@@ -65,11 +62,10 @@ func (p *Provider) encodeMessage(m *core.Message, what string) ([]byte, error) {
 	if err := p.checkPayload(m.Event.Data, "data of %s message %q to instance %q", m.Event.Kind, m.ID, m.InstanceID); err != nil {
 		return nil, err
 	}
-	raw, err := core.EncodeMessage(m)
-	if err != nil {
-		return nil, fmt.Errorf("%w: message %q to instance %q cannot be encoded: %v", core.ErrInvalidInput, m.ID, m.InstanceID, err)
+	if err := checkStorable(m.Event); err != nil {
+		return nil, fmt.Errorf("%w: message %q to instance %q cannot be stored: %v", core.ErrInvalidInput, m.ID, m.InstanceID, err)
 	}
-	return raw, nil
+	return copyMessage(m), nil
 }
 
 // InjectRawControlMessage enqueues raw bytes on a partition's control queue as
@@ -114,12 +110,15 @@ func (p *Provider) FetchMessages(ctx context.Context, partition, max int, lock t
 		if e.visibleAt.After(now) {
 			continue
 		}
-		m, err := core.DecodeMessage(e.raw)
-		if err != nil {
-			part.queue.remove(e)
-			p.addDeadLetter(&core.DeadLetter{Partition: partition, Reason: "undecodable: " + err.Error(), At: now,
-				Raw: e.raw, DequeueCount: e.dequeues + 1})
-			continue
+		m := copyMessage(e.msg)
+		if e.raw != nil {
+			var err error
+			if m, err = core.DecodeMessage(e.raw); err != nil {
+				part.queue.remove(e)
+				p.addDeadLetter(&core.DeadLetter{Partition: partition, Reason: "undecodable: " + err.Error(), At: now,
+					Raw: e.raw, DequeueCount: e.dequeues + 1})
+				continue
+			}
 		}
 		r := part.queue.lock(e, partition, now.Add(lock))
 		m.DequeueCount, m.Receipt = e.dequeues, r
@@ -229,10 +228,16 @@ func (p *Provider) DeadLetterMessages(ctx context.Context, partition int, msgs [
 	for _, e := range entries {
 		part.queue.remove(e)
 		d := &core.DeadLetter{Partition: partition, Reason: reason, At: now, DequeueCount: e.dequeues}
-		if m, err := core.DecodeMessage(e.raw); err == nil {
+		m := copyMessage(e.msg)
+		if e.raw != nil {
+			if dm, err := core.DecodeMessage(e.raw); err == nil {
+				m = dm
+			} else {
+				d.Raw = e.raw
+			}
+		}
+		if m != nil {
 			d.Message, d.InstanceID = m, m.InstanceID
-		} else {
-			d.Raw = e.raw
 		}
 		p.addDeadLetter(d)
 	}

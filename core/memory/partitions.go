@@ -3,7 +3,6 @@ package memory
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -31,15 +30,10 @@ func (p *Provider) OpenPartition(ctx context.Context, partition int) (*core.Part
 		for _, a := range inst.acts {
 			st.Activities = append(st.Activities, copyTask(a))
 		}
-		for unit, raws := range inst.outbox {
-			u := &core.OutboxUnit{Ref: core.OutboxRef{Partition: partition, InstanceID: id, ID: unit}, Messages: make([]*core.Message, len(raws))}
-			for i, raw := range raws {
-				m, err := core.DecodeMessage(raw)
-				if err != nil {
-					// The provider encoded it itself at commit: a bug, not bad input.
-					return nil, fmt.Errorf("open partition %d: outbox unit %q of instance %q: %w", partition, unit, id, err)
-				}
-				u.Messages[i] = m
+		for unit, msgs := range inst.outbox {
+			u := &core.OutboxUnit{Ref: core.OutboxRef{Partition: partition, InstanceID: id, ID: unit}, Messages: make([]*core.Message, len(msgs))}
+			for i, m := range msgs {
+				u.Messages[i] = copyMessage(m)
 			}
 			st.Outbox = append(st.Outbox, u)
 		}

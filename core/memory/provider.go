@@ -65,8 +65,8 @@ type instance struct {
 	token   core.CommitToken
 	timers  map[rowKey]core.TimerRow
 	acts    map[rowKey]*core.ActivityTask
-	// outbox maps an outbox unit id to its encoded messages.
-	outbox map[string][][]byte
+	// outbox maps an outbox unit id to copies of its messages.
+	outbox map[string][]*core.Message
 }
 
 // rowKey identifies a timer or activity row of an instance.

@@ -12,7 +12,7 @@ import (
 // use their partition number.
 const workQueue = -1
 
-// queue is a FIFO of encoded items with visibility times and locks: a control
+// queue is a FIFO of stored items with visibility times and locks: a control
 // queue or the work-item queue. Items keep their place when they are locked,
 // abandoned or re-delivered, so fetches always hand out the oldest visible
 // items first. The caller holds the queue's lock.
@@ -22,9 +22,13 @@ type queue struct {
 	removed int
 }
 
-// entry is one stored item.
+// entry is one stored item: a message of a control queue or a task of the
+// work-item queue, kept as a private copy (nothing in one host needs their
+// bytes), or the raw bytes a poison test injected in their place.
 type entry struct {
 	seq       uint64
+	msg       *core.Message
+	task      *core.ActivityTask
 	raw       []byte
 	visibleAt time.Time
 	dequeues  int
