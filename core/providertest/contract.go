@@ -1184,25 +1184,38 @@ func contractHosts(c *contract) {
 	publish(h1)
 	c.same("ListHosts after host-1 published again", map[string]core.HostInfo{"host-1": h1, "host-2": h2}, list(time.Hour))
 
+	// "Right after" holds only when the publish and the listing took less
+	// than maxAge: on a loaded machine they may not, and then the listing may
+	// rightly leave the host out, so the check is made again.
 	maxAge := 2 * c.opts.MinLock
 	for w := c.until(c.timeout()); ; {
-		h1.LastSeen = time.Now()
+		before := time.Now()
+		h1.LastSeen = before
 		publish(h1)
 		hosts := list(maxAge)
-		if _, ok := hosts["host-1"]; !ok {
+		_, listed1 := hosts["host-1"]
+		_, listed2 := hosts["host-2"]
+		if !listed1 && time.Since(before) < maxAge {
 			c.t.Fatalf("ListHosts(%v) right after host-1 published does not list it", maxAge)
 		}
-		if _, ok := hosts["host-2"]; !ok {
+		if listed1 && !listed2 {
 			break
 		}
 		if !w.next() {
 			c.t.Fatalf("ListHosts(%v) still lists host-2 %v after it last published", maxAge, c.timeout())
 		}
 	}
-	h2.LastSeen = time.Now()
-	publish(h2)
-	if _, ok := list(maxAge)["host-2"]; !ok {
-		c.t.Fatalf("ListHosts(%v) does not list host-2 right after it published again", maxAge)
+	for w := c.until(c.timeout()); ; {
+		before := time.Now()
+		h2.LastSeen = before
+		publish(h2)
+		_, listed := list(maxAge)["host-2"]
+		if listed {
+			break
+		}
+		if time.Since(before) < maxAge || !w.next() {
+			c.t.Fatalf("ListHosts(%v) does not list host-2 right after it published again", maxAge)
+		}
 	}
 }
 
