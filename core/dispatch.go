@@ -537,19 +537,19 @@ func (w *partitionWorker) checkLimits(ep *Episode) error {
 	if limit <= 0 {
 		return nil
 	}
-	check := func(what string, b []byte) error { return checkPayload(what, b, limit) }
+	// The names are formatted only for an error: this runs on every episode.
 	st := ep.State
 	for _, c := range []struct {
 		what string
 		b    []byte
 	}{{"output", st.Output}, {"custom status", st.CustomStatus}, {"input", st.Input}} {
-		if err := check(fmt.Sprintf("instance %q %s", ep.InstanceID, c.what), c.b); err != nil {
-			return err
+		if len(c.b) > limit {
+			return checkPayload(fmt.Sprintf("instance %q %s", ep.InstanceID, c.what), c.b, limit)
 		}
 	}
 	for _, ev := range ep.History {
-		if err := check(fmt.Sprintf("instance %q %s payload", ep.InstanceID, ev.Kind), ev.Data); err != nil {
-			return err
+		if len(ev.Data) > limit {
+			return checkPayload(fmt.Sprintf("instance %q %s payload", ep.InstanceID, ev.Kind), ev.Data, limit)
 		}
 	}
 	return nil
