@@ -77,7 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.PollInterval, "poll", 0, "interval of the bench's completion polls (0: 50ms on memory, 1s on azurite)")
 	fs.DurationVar(&c.IdleSample, "idle-sample", 2*time.Second, "how long to sample the hosts' idle storage traffic before measuring (0: skip)")
 	fs.DurationVar(&c.IdleSettle, "idle-settle", time.Minute, "idlecost: idleness before the count starts, so that every poll has backed off")
-	fs.DurationVar(&c.IdleWindow, "idle-window", time.Minute, "idlecost: how long the idle hosts' storage requests are counted")
+	fs.DurationVar(&c.IdleWindow, "idle-window", 2*time.Minute, "idlecost: how long the idle hosts' storage requests are counted; a multiple of the renewal (40s), steady scan (15s) and work-item (30s) intervals, because a host renews all its leases at once")
 	fs.DurationVar(&c.Calibrate, "calibrate", 3*time.Second, "length of the calibration on azurite (0: skip)")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "longest wait for a phase to complete")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file (the bench process: the host when -hosts 0)")
