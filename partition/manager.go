@@ -138,10 +138,11 @@ func (m *Manager) Run(ctx context.Context, h core.PartitionHandler) error {
 			}
 		}
 		if !time.Now().Before(nextScan) {
+			beat := s.lastBeat
 			nextScan = time.Now().Add(m.t.scanInterval(s.scan(ctx)))
-		}
-		if s.lastBeat.Add(m.t.renew).Before(nextBeat) { // a scan wrote the record
-			nextBeat = s.lastBeat.Add(m.t.renew)
+			if s.lastBeat != beat { // the scan wrote the record
+				nextBeat = s.lastBeat.Add(m.t.renew)
+			}
 		}
 		wait.Reset(time.Until(minTime(nextBeat, nextScan)))
 	}
