@@ -191,7 +191,7 @@ func (r *Runtime) pollActivities() {
 			if err != nil && r.baseCtx.Err() == nil {
 				r.log.Warn().Err(err).Msg("fetch activity work item")
 			}
-			interval = min(max(interval*2, o.PollMinInterval), o.PollMaxInterval)
+			interval = nextWorkItemPoll(interval, o)
 			if !r.sleepOrWake(interval) {
 				return
 			}
@@ -208,6 +208,21 @@ func (r *Runtime) pollActivities() {
 			r.runWorkItem(item)
 		}()
 	}
+}
+
+// workItemIdleFactor: the shared work-item queue's idle polling interval
+// grows to this many PollMaxIntervals (30s by default). This host's own
+// offloads wake its poller in memory (wakeActivities), so the longer
+// interval only delays work items that other hosts offload, or that
+// reappear after a lock ran out, while this host's poller is idle; a poll
+// that finds one goes back to PollMinInterval.
+const workItemIdleFactor = 30
+
+// nextWorkItemPoll is the work-item poller's interval after an empty poll:
+// double the last one, from PollMinInterval up to workItemIdleFactor
+// PollMaxIntervals.
+func nextWorkItemPoll(last time.Duration, o *Options) time.Duration {
+	return min(max(last*2, o.PollMinInterval), workItemIdleFactor*o.PollMaxInterval)
 }
 
 // sleepOrWake waits d on the runtime's clock, or until this host enqueues

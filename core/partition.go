@@ -166,7 +166,9 @@ func (w *partitionWorker) loop(ctx context.Context) {
 		}
 		if len(local)+len(fetched) == 0 {
 			w.flushDelivered(ctx)
-			w.wait(ctx, nextPoll.Sub(now))
+			// Measured from the clock now, so that the time the fetch and
+			// the flush took is part of the interval, not added to it.
+			w.wait(ctx, nextPoll.Sub(w.r.clock.Now()))
 			continue
 		}
 		w.process(ctx, append(local, fetched...))

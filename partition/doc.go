@@ -4,8 +4,9 @@
 //
 // # How hosts share partitions
 //
-// Every AcquireInterval a manager reads every lease and host record with one
-// List call and plans from that picture. Hosts whose record is younger than
+// Every AcquireInterval (every SteadyScanInterval once it is steady, below)
+// a manager reads every lease and host record with one List call and plans
+// from that picture. Hosts whose record is younger than
 // three RenewIntervals are live, except a host with an expired lease: it
 // stopped renewing, so it is stuck or dead whatever its record says. The plan
 // gives each live host ceil(P/H) or floor(P/H) partitions, the larger shares
@@ -49,29 +50,51 @@
 // Leases are not fencing: the commit protocol's ETags reject a paused host's
 // late writes.
 //
+// # Steady scans
+//
+// A host that holds its share and runs all of it, while every partition is
+// held by a host whose heartbeat is on time and no host asks for a
+// partition, is steady: it scans every SteadyScanInterval instead of every
+// AcquireInterval. A host that joins asks for partitions in its host record,
+// and its owners see it at their next steady scan; a host that shuts down
+// releases its partitions, and the others see them free at their next
+// steady scan. A crash needs no scan to be noticed in time: a host whose
+// heartbeat is more than RenewInterval plus two AcquireIntervals old is
+// late, and a steady host sees it at its next scan, which comes before that
+// host's leases can expire (SteadyScanInterval is capped so that it does);
+// from then on it scans every AcquireInterval.
+//
 // # Defaults and why
 //
-//   - LeaseDuration 30s: a killed host's partitions resume elsewhere within
-//     LeaseDuration + AcquireInterval (31.5s). Azure allows 15s to 60s; 30s
-//     leaves room for two renewal attempts and a drain before the safety
-//     deadline, so that a storage hiccup of a few seconds costs nothing.
-//   - RenewInterval 10s: a third of the lease, so that the first failed
-//     renewal is retried (every 2s) for 10s before the partition must drain.
-//     It is also the heartbeat interval; a host is live for 30s after its
-//     last heartbeat.
-//   - AcquireInterval 1.5s: after a graceful shutdown the partitions are free
-//     at once, and the others acquire them at their next scan: within 2s.
-//     Scans are jittered between 90% and 100% of the interval.
-//   - DrainTimeout 5s: an episode commits in milliseconds to a few hundred
-//     of them; 5s lets in-flight episodes finish while keeping a hand-over
-//     to about AcquireInterval + DrainTimeout + AcquireInterval at worst.
-//   - Derived: the safety margin is LeaseDuration/6 (5s), store calls time
-//     out after RenewInterval/2 (5s), host records idle for 20 live windows
-//     (10 min) are deleted, and a host asks for at most 64 partitions at once.
+// The defaults keep an idle host with 16 partitions under 1,000 storage
+// requests a minute while each control queue is still polled every second
+// (960 of them); the leases get what is left.
 //
-// Storage cost of an idle host owning n partitions, per minute: 6n renewals
-// (one per lease per RenewInterval), 6 host record writes and about 42 List
-// calls (one per scan): 144 operations for n = 16; 143 requests were counted
-// on Azurite in a minute. Acquiring a partition costs 3 operations on Azure
-// (4 the first time, when its blob is created), releasing it one.
+//   - LeaseDuration 60s, the longest Azure allows: a killed host's
+//     partitions resume elsewhere within LeaseDuration + AcquireInterval
+//     (61.5s).
+//   - RenewInterval 40s: the longest that leaves a failed renewal retried
+//     (every 2s) for 5s before the partition must drain, a drain of
+//     DrainTimeout, and the safety margin. It is also the heartbeat
+//     interval; a host is live for 120s after its last heartbeat, late after
+//     43s.
+//   - AcquireInterval 1.5s: while partitions move, the hosts scan every
+//     1.5s, so a hand-over takes about AcquireInterval + DrainTimeout +
+//     AcquireInterval at worst. Scans are jittered between 90% and 100% of
+//     the interval.
+//   - SteadyScanInterval 15s (10 AcquireIntervals): a steady host notices a
+//     joining host, or the partitions a stopping host released, within 15s.
+//   - DrainTimeout 5s: an episode commits in milliseconds to a few hundred
+//     of them; 5s lets in-flight episodes finish.
+//   - Derived: the safety margin is LeaseDuration/6 (10s), store calls time
+//     out after RenewInterval/2 but at most 5s, host records idle for 20 live
+//     windows (40 min) are deleted, and a host asks for at most 64
+//     partitions at once.
+//
+// Storage cost of an idle, steady host owning n partitions, per minute:
+// 1.5n renewals (one per lease per RenewInterval), 1.5 host record writes
+// and 4 List calls (one per steady scan): 30 operations for n = 16, as
+// TestIdleStorageOperations counts. Acquiring a partition costs 3
+// operations on Azure (4 the first time, when its blob is created),
+// releasing it one.
 package partition

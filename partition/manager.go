@@ -121,9 +121,9 @@ func (m *Manager) Run(ctx context.Context, h core.PartitionHandler) error {
 		Dur("acquire", m.t.acquire).Dur("drain", m.t.drain).Msg("partition manager started")
 
 	s := &scanner{m: m, mine: map[int]intentState{}, seen: map[seenKey]time.Time{}, freeSince: map[int]time.Time{}}
-	s.heartbeat(ctx)
 	wait := time.NewTimer(0)
 	defer wait.Stop()
+	var nextBeat, nextScan time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -131,14 +131,33 @@ func (m *Manager) Run(ctx context.Context, h core.PartitionHandler) error {
 			return ctx.Err()
 		case <-wait.C:
 		}
-		if time.Since(s.lastBeat) >= m.t.renew {
-			s.heartbeat(ctx)
+		if !time.Now().Before(nextBeat) {
+			nextBeat = time.Now().Add(m.t.retry)
+			if s.heartbeat(ctx) {
+				nextBeat = s.lastBeat.Add(m.t.renew)
+			}
 		}
-		s.scan(ctx)
-		// Jitter keeps hosts from scanning in step; the interval is never
-		// longer than AcquireInterval, which bounds hand-over times.
-		wait.Reset(time.Duration(float64(m.t.acquire) * (0.9 + 0.1*rand.Float64())))
+		if !time.Now().Before(nextScan) {
+			beat := s.lastBeat
+			nextScan = time.Now().Add(m.t.scanInterval(s.scan(ctx)))
+			if s.lastBeat != beat { // the scan wrote the record
+				nextBeat = s.lastBeat.Add(m.t.renew)
+			}
+		}
+		wait.Reset(time.Until(minTime(nextBeat, nextScan)))
 	}
+}
+
+// scanInterval is the pause before the next scan: AcquireInterval while
+// anything moves, SteadyScanInterval once the host is steady. Jitter (90% to
+// 100%) keeps hosts from scanning in step; the pause is never longer than
+// the interval, which bounds hand-over and fail-over times.
+func (t timings) scanInterval(steady bool) time.Duration {
+	d := t.acquire
+	if steady {
+		d = t.steady
+	}
+	return time.Duration(float64(d) * (0.9 + 0.1*rand.Float64()))
 }
 
 // shutdown deletes the host record first, so that no other host plans to
@@ -168,6 +187,19 @@ func (m *Manager) startHolder(p int, stolen bool, now time.Time) {
 	m.holders[p] = hd
 	m.wg.Add(1)
 	go hd.run()
+}
+
+// settled reports whether the handler runs every partition this host
+// holds a lease for: none is being acquired, opened or given up.
+func (m *Manager) settled() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for p := range m.holders {
+		if !m.owned[p] {
+			return false
+		}
+	}
+	return true
 }
 
 // holding reports whether this host holds or is acquiring partition p.

@@ -228,18 +228,23 @@ func TestDrainIsBoundedByDrainTimeout(t *testing.T) {
 }
 
 // TestIdleStorageOperations counts the store calls of an idle host that
-// owns 16 partitions. The test timings are the defaults divided by 50 (the
-// lease aside, which idle costs do not depend on), so the figure per
-// scaled minute is the figure per minute with the defaults.
+// owns 16 partitions. The timings are the defaults divided by 50 (the lease
+// aside, which idle costs do not depend on), so the figure per scaled
+// minute is the figure per minute with the defaults. Counts, not times, are
+// checked: the steady host scans every SteadyScanInterval, not every
+// AcquireInterval.
 func TestIdleStorageOperations(t *testing.T) {
 	const scale = 50
 	c := newCluster(t, leases.NewMemoryStore(), 16)
+	c.options = func(o *Options) {
+		o.RenewInterval, o.AcquireInterval = DefaultRenewInterval/scale, DefaultAcquireInterval/scale
+	}
 	h := c.start("host-0")
 	c.awaitBalance(converge)
 	eventually(t, converge, "the first renewals", func() bool { return h.store.counts()["renew"] >= 16 })
 	before, scans := h.store.counts(), h.m.Stats().Scans
 	start := time.Now()
-	eventually(t, converge, "100 more scans", func() bool { return h.m.Stats().Scans >= scans+100 })
+	eventually(t, converge, "the next 32 renewals", func() bool { return h.store.counts()["renew"] >= before["renew"]+32 })
 	elapsed := time.Since(start)
 	after := h.store.counts()
 	perMinute := map[string]float64{}
@@ -255,8 +260,50 @@ func TestIdleStorageOperations(t *testing.T) {
 			t.Fatalf("an idle host called %s: %v", op, perMinute)
 		}
 	}
-	if total > 150 {
-		t.Fatalf("an idle host with 16 partitions makes %.0f storage operations a minute, want at most 150: %v", total, perMinute)
+	// Two rounds of renewals at RenewInterval take about two
+	// SteadyScanIntervals' worth of ten scans each; AcquireInterval would
+	// have made 50.
+	if n := h.m.Stats().Scans - scans; n > int64(2*DefaultRenewInterval/(DefaultSteadyScans*DefaultAcquireInterval))+4 {
+		t.Fatalf("a steady host scanned %d times during two renewal rounds: %v", n, perMinute)
+	}
+}
+
+// TestDefaultTimings pins the defaults the operations guide documents, and
+// checks the rule that keeps fail-over within LeaseDuration +
+// AcquireInterval: a steady host scans again before a host that died just
+// after its last renewal can lose its leases.
+func TestDefaultTimings(t *testing.T) {
+	o, err := Options{Store: leases.NewMemoryStore(), HostID: "h", Partitions: 16}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := newTimings(o)
+	got := fmt.Sprint(tm.lease, tm.renew, tm.acquire, tm.steady, tm.late, tm.retry, tm.margin, tm.op)
+	if want := "1m0s 40s 1.5s 15s 43s 2s 10s 5s"; got != want {
+		t.Fatalf("lease renew acquire steady late retry margin op = %s, want %s", got, want)
+	}
+	for name, o := range map[string]Options{
+		"defaults":         {},
+		"short lease":      {LeaseDuration: 15 * time.Second, RenewInterval: 4 * time.Second, AcquireInterval: time.Second},
+		"tests":            {LeaseDuration: 4 * time.Second, RenewInterval: 200 * time.Millisecond, AcquireInterval: 30 * time.Millisecond, DrainTimeout: 100 * time.Millisecond},
+		"slow steady scan": {SteadyScanInterval: time.Minute},
+		"fast steady scan": {AcquireInterval: 2 * time.Second, SteadyScanInterval: time.Second},
+	} {
+		o.Store, o.HostID, o.Partitions = leases.NewMemoryStore(), "h", 4
+		o, err := o.withDefaults()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		tm := newTimings(o)
+		if tm.steady < tm.acquire {
+			t.Errorf("%s: steady scans every %s, more often than every AcquireInterval (%s)", name, tm.steady, tm.acquire)
+		}
+		if tm.steady > tm.acquire && tm.late+tm.steady+tm.acquire > tm.lease {
+			t.Errorf("%s: a late host is noticed up to %s after its last heartbeat, its lease lasts %s", name, tm.late+tm.steady+tm.acquire, tm.lease)
+		}
+		if tm.renew+tm.retry+tm.drain+tm.margin > tm.lease {
+			t.Errorf("%s: no retry of a failed renewal fits before the partition must be given up", name)
+		}
 	}
 }
 
@@ -276,8 +323,9 @@ func TestOptions(t *testing.T) {
 		"no partitions":          {Store: store, HostID: "h"},
 		"too many":               {Store: store, HostID: "h", Partitions: MaxPartitions + 1},
 		"negative":               {Store: store, HostID: "h", Partitions: 1, DrainTimeout: -1},
-		"renew too slow":         {Store: store, HostID: "h", Partitions: 1, RenewInterval: 20 * time.Second},
-		"scan slower than lease": {Store: store, HostID: "h", Partitions: 1, AcquireInterval: time.Minute},
+		"renew too slow":         {Store: store, HostID: "h", Partitions: 1, RenewInterval: 50 * time.Second},
+		"negative steady scan":   {Store: store, HostID: "h", Partitions: 1, SteadyScanInterval: -time.Second},
+		"scan slower than lease": {Store: store, HostID: "h", Partitions: 1, AcquireInterval: 2 * time.Minute},
 		"blob lease too short": {Store: leases.NewBlobStore(nil), HostID: "h", Partitions: 1,
 			LeaseDuration: 10 * time.Second, RenewInterval: time.Second, DrainTimeout: time.Second, AcquireInterval: time.Second},
 	} {

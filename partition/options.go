@@ -24,19 +24,30 @@ type Options struct {
 
 	// LeaseDuration is how long a lease lives without renewal: after a
 	// crash, the host's partitions move after at most LeaseDuration plus
-	// AcquireInterval. Default 30s. BlobStore accepts whole seconds from 15s
+	// AcquireInterval. Default 60s. BlobStore accepts whole seconds from 15s
 	// to 60s.
 	LeaseDuration time.Duration
 	// RenewInterval is how often each lease is renewed and the host record
-	// rewritten (the heartbeat). Default 10s. RenewInterval + DrainTimeout +
+	// rewritten (the heartbeat). Default 40s. RenewInterval + DrainTimeout +
 	// LeaseDuration/6 must be less than LeaseDuration, so that a failed
 	// renewal is retried before the partition must be given up.
 	RenewInterval time.Duration
 	// AcquireInterval is how often the host reads every lease and host
 	// record (one storage operation) to take free partitions, honour
-	// hand-over requests and balance. It bounds how long a partition stays
-	// free after its owner released it. Default 1.5s.
+	// hand-over requests and balance, while anything is in motion. It bounds
+	// how long a partition stays free after its owner released it, once the
+	// hosts have noticed. Default 1.5s.
 	AcquireInterval time.Duration
+	// SteadyScanInterval is how often the host scans instead while it is
+	// steady: it holds its share, every partition is held by a host whose
+	// heartbeat is fresh, and nobody asks for a partition. It bounds how
+	// long a steady host takes to notice a host that joins (and asks for
+	// partitions) or one that shuts down (and releases them). A host whose
+	// heartbeat is late makes the others scan every AcquireInterval again,
+	// before its leases can expire, so a crash is still taken over within
+	// LeaseDuration plus AcquireInterval. Default 10 AcquireIntervals (15s);
+	// it is never shorter than AcquireInterval.
+	SteadyScanInterval time.Duration
 	// DrainTimeout bounds how long a partition that is handed over or given
 	// up at shutdown may finish its in-flight episodes. Default 5s.
 	DrainTimeout time.Duration
@@ -47,10 +58,13 @@ type Options struct {
 
 // Defaults; the package documentation gives the reasons.
 const (
-	DefaultLeaseDuration   = 30 * time.Second
-	DefaultRenewInterval   = 10 * time.Second
+	DefaultLeaseDuration   = 60 * time.Second
+	DefaultRenewInterval   = 40 * time.Second
 	DefaultAcquireInterval = 1500 * time.Millisecond
 	DefaultDrainTimeout    = 5 * time.Second
+	// DefaultSteadyScans: SteadyScanInterval defaults to this many
+	// AcquireIntervals.
+	DefaultSteadyScans = 10
 
 	// MaxPartitions bounds Options.Partitions.
 	MaxPartitions = 4096
@@ -66,6 +80,15 @@ const (
 	// freeScans: a partition seen free (and unclaimed) for this many
 	// AcquireIntervals is taken by anyone, whatever the plan says.
 	freeScans = 4
+	// lateHeartbeatScans: a host whose heartbeat is older than RenewInterval
+	// plus this many AcquireIntervals is late: its leases may be about to
+	// expire, so the others scan every AcquireInterval.
+	lateHeartbeatScans = 2
+	// maxRenewRetry and maxOp cap the pause after a failed renewal and the
+	// timeout of one store call, so that a long RenewInterval still leaves
+	// several attempts before a partition must be given up.
+	maxRenewRetry = 2 * time.Second
+	maxOp         = 5 * time.Second
 	// staleHostHeartbeats: host records older than this many live windows
 	// are deleted.
 	staleHostHeartbeats = 20
@@ -105,6 +128,13 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: partition.Options: RenewInterval (%v) + DrainTimeout (%v) + a safety margin of LeaseDuration/%d (%v) must be less than LeaseDuration (%v): shorten the first two or lengthen the lease",
 			core.ErrInvalidInput, o.RenewInterval, o.DrainTimeout, marginDivisor, margin, o.LeaseDuration)
 	}
+	switch {
+	case o.SteadyScanInterval == 0:
+		o.SteadyScanInterval = DefaultSteadyScans * o.AcquireInterval
+	case o.SteadyScanInterval < 0:
+		return o, fmt.Errorf("%w: partition.Options.SteadyScanInterval is %v; it must be positive (zero means %d AcquireIntervals)", core.ErrInvalidInput, o.SteadyScanInterval, DefaultSteadyScans)
+	}
+	o.SteadyScanInterval = max(o.SteadyScanInterval, o.AcquireInterval)
 	if o.AcquireInterval > o.LeaseDuration {
 		return o, fmt.Errorf("%w: partition.Options.AcquireInterval (%v) must not exceed LeaseDuration (%v)", core.ErrInvalidInput, o.AcquireInterval, o.LeaseDuration)
 	}
@@ -123,12 +153,16 @@ func (o Options) withDefaults() (Options, error) {
 // timings are the derived durations a Manager uses.
 type timings struct {
 	lease, renew, acquire, drain time.Duration
+	// steady is the scan interval while the host is steady.
+	steady time.Duration
 	// margin: processing stops this long before a lease can expire.
 	margin time.Duration
 	// op bounds one store call of the scan loop or of a renewal.
 	op time.Duration
 	// retry is the pause after a failed renewal.
 	retry time.Duration
+	// late: another host whose heartbeat is older is late.
+	late time.Duration
 	// live: hosts whose heartbeat is older are not live.
 	live time.Duration
 	// intentGrace: how long others leave a partition claimed by an intent
@@ -142,10 +176,15 @@ type timings struct {
 }
 
 func newTimings(o Options) timings {
-	t := timings{lease: o.LeaseDuration, renew: o.RenewInterval, acquire: o.AcquireInterval, drain: o.DrainTimeout}
+	t := timings{lease: o.LeaseDuration, renew: o.RenewInterval, acquire: o.AcquireInterval, drain: o.DrainTimeout,
+		steady: o.SteadyScanInterval}
 	t.margin = o.LeaseDuration / marginDivisor
-	t.op = o.RenewInterval / 2
-	t.retry = o.RenewInterval / 5
+	t.op = min(o.RenewInterval/2, maxOp)
+	t.retry = min(o.RenewInterval/5, maxRenewRetry)
+	t.late = o.RenewInterval + lateHeartbeatScans*o.AcquireInterval
+	// A steady host must notice a late host (one that may have died just
+	// after its last renewal) before that host's leases can expire.
+	t.steady = max(min(t.steady, o.LeaseDuration-t.late-o.AcquireInterval), o.AcquireInterval)
 	t.live = liveHeartbeats * o.RenewInterval
 	t.intentGrace = o.DrainTimeout + 4*o.AcquireInterval
 	t.freeGrace = freeScans * o.AcquireInterval

@@ -37,8 +37,8 @@ type seenKey struct {
 }
 
 // heartbeat writes the host record: the heartbeat, the intents and the
-// lease expiries.
-func (s *scanner) heartbeat(ctx context.Context) {
+// lease expiries. It reports whether the write succeeded.
+func (s *scanner) heartbeat(ctx context.Context) bool {
 	m := s.m
 	h := &leases.Host{ID: m.o.HostID, Expires: m.leaseExpiries()}
 	for _, p := range slices.Sorted(maps.Keys(s.mine)) {
@@ -50,13 +50,15 @@ func (s *scanner) heartbeat(ctx context.Context) {
 		if ctx.Err() == nil {
 			m.storageError(err, "write host record", -1)
 		}
-		return
+		return false
 	}
 	s.lastBeat = time.Now()
+	return true
 }
 
-// scan reads the leases and host records, plans, and acts on the plan.
-func (s *scanner) scan(ctx context.Context) {
+// scan reads the leases and host records, plans, and acts on the plan. It
+// reports whether the host is steady (see steady).
+func (s *scanner) scan(ctx context.Context) bool {
 	m := s.m
 	octx, cancel := context.WithTimeout(ctx, m.t.op)
 	snap, err := m.store.List(octx)
@@ -65,7 +67,7 @@ func (s *scanner) scan(ctx context.Context) {
 		if ctx.Err() == nil {
 			m.storageError(err, "list leases", -1)
 		}
-		return
+		return false
 	}
 	m.stats.scans.Add(1)
 	m.ready.Store(true)
@@ -102,10 +104,48 @@ func (s *scanner) scan(ctx context.Context) {
 			m.startHolder(p, false, now)
 		}
 	}
-	if s.setIntents(pl.intents, now) {
+	changed := s.setIntents(pl.intents, now)
+	if changed {
 		s.heartbeat(ctx)
 	}
 	s.pruneHosts(ctx, snap, v)
+	return !changed && s.steady(snap, v, pl)
+}
+
+// steady reports whether nothing can change before the next scan unless
+// another host acts: this host holds its share and runs all of it, every
+// partition is held by a host whose heartbeat is on time, and no host asks
+// for a partition. A late heartbeat is the sign of a host that may have
+// died: its leases expire at most LeaseDuration after its last renewal,
+// and the hosts must be scanning every AcquireInterval by then.
+func (s *scanner) steady(snap *leases.Snapshot, v *view, pl plan) bool {
+	m := s.m
+	if len(pl.acquire) > 0 || len(pl.intents) > 0 || len(pl.handOver) > 0 || pl.room > 0 || len(s.mine) > 0 || !m.settled() {
+		return false
+	}
+	live := map[string]bool{}
+	for _, h := range v.live {
+		live[h] = true
+	}
+	beat := map[string]time.Time{}
+	for _, h := range snap.Hosts {
+		beat[h.ID] = h.Heartbeat
+		if h.ID != v.self && live[h.ID] && len(h.Intents) > 0 {
+			return false
+		}
+	}
+	for p := range v.partitions {
+		if v.state[p] != leases.Held || v.claim[p] != "" {
+			return false
+		}
+		if h := v.holder[p]; h != v.self {
+			hb, ok := beat[h]
+			if !ok || snap.Time.Sub(hb) > m.t.late {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // view builds the scan's picture of ownership from a listing.

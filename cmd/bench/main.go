@@ -9,6 +9,7 @@
 //	bench -workload fanout -n 10000 -provider memory
 //	bench -workload hello -n 200 -latency -provider azurite -json
 //	bench -workload idle -n 10000 -provider azurite -hosts 1
+//	bench -workload idlecost -n 100 -provider azurite -hosts 1
 //
 // Each run plans its units from a fixed seed, runs a warm-up that is not
 // counted, samples the hosts' idle storage traffic, then measures. On
@@ -47,6 +48,8 @@ type config struct {
 	Starters     int
 	PollInterval time.Duration
 	IdleSample   time.Duration
+	IdleSettle   time.Duration
+	IdleWindow   time.Duration
 	Calibrate    time.Duration
 	Timeout      time.Duration
 	CPUProfile   string
@@ -59,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Workload, "workload", "hello", "hello, fanout, chain, events, timers, payload, or idle (memory of cached idle instances)")
+	fs.StringVar(&c.Workload, "workload", "hello", "hello, fanout, chain, events, timers, payload, idle (memory of cached idle instances), or idlecost (storage requests of idle hosts, and the pickup latency of -n starts)")
 	fs.IntVar(&c.N, "n", 100, "size: instances (hello, timers, payload, idle), activities (fanout, chain) or events (events)")
 	fs.IntVar(&c.Warmup, "warmup", -1, "size of the warm-up, not counted (-1: a tenth of -n, at least 1; 0: none)")
 	fs.BoolVar(&c.Latency, "latency", false, "start each instance after the one before has completed")
@@ -73,6 +76,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.Starters, "starters", 32, "goroutines starting instances")
 	fs.DurationVar(&c.PollInterval, "poll", 0, "interval of the bench's completion polls (0: 50ms on memory, 1s on azurite)")
 	fs.DurationVar(&c.IdleSample, "idle-sample", 2*time.Second, "how long to sample the hosts' idle storage traffic before measuring (0: skip)")
+	fs.DurationVar(&c.IdleSettle, "idle-settle", time.Minute, "idlecost: idleness before the count starts, so that every poll has backed off")
+	fs.DurationVar(&c.IdleWindow, "idle-window", 2*time.Minute, "idlecost: how long the idle hosts' storage requests are counted; a multiple of the renewal (40s), steady scan (15s) and work-item (30s) intervals, because a host renews all its leases at once")
 	fs.DurationVar(&c.Calibrate, "calibrate", 3*time.Second, "length of the calibration on azurite (0: skip)")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "longest wait for a phase to complete")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file (the bench process: the host when -hosts 0)")
@@ -106,6 +111,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	c.Conn = os.Getenv("AZDURABLE_CONNECTION_STRING")
 	switch {
+	case c.IdleSettle < 0 || c.IdleWindow <= 0:
+		return nil, fmt.Errorf("-idle-settle (%s) must not be negative and -idle-window (%s) must be positive", c.IdleSettle, c.IdleWindow)
 	case c.N < 1:
 		return nil, fmt.Errorf("-n is %d; it must be at least 1", c.N)
 	case c.Hosts < 0:
@@ -119,7 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case c.CPUProfile != "" && c.Hosts > 0:
 		return nil, errors.New("-cpuprofile profiles the bench process: use it with -hosts 0")
 	}
-	if c.Workload != "idle" {
+	if c.Workload != "idle" && c.Workload != "idlecost" {
 		if _, err := findWorkload(c.Workload); err != nil {
 			return nil, err
 		}
@@ -166,6 +173,13 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			return err
 		}
 		return writeIdle(stdout, r, cfg.Format)
+	}
+	if cfg.Workload == "idlecost" {
+		r, err := e.idleCost(ctx, cfg.N, prog)
+		if err != nil {
+			return err
+		}
+		return writeIdleCost(stdout, r, cfg.Format)
 	}
 
 	var c float64

@@ -56,10 +56,11 @@ type Config struct {
 	ActivityLatency time.Duration
 
 	// Partition manager timings; zero takes the manager's defaults.
-	LeaseDuration   time.Duration
-	RenewInterval   time.Duration
-	AcquireInterval time.Duration
-	HandOverTimeout time.Duration
+	LeaseDuration      time.Duration
+	RenewInterval      time.Duration
+	AcquireInterval    time.Duration
+	SteadyScanInterval time.Duration
+	HandOverTimeout    time.Duration
 	// DrainTimeout bounds a graceful shutdown's drain.
 	DrainTimeout time.Duration
 
@@ -99,7 +100,6 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		ActivityLockDuration:     30 * time.Second,
 		DrainTimeout:             30 * time.Second,
 		HTTPAddr:                 "127.0.0.1:0",
-		QueueMetricsInterval:     30 * time.Second,
 		LogFormat:                "json",
 	}
 	level := "info"
@@ -114,14 +114,15 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		{"offload-activities", "", "send every activity through the shared work-item queue", (*boolValue)(&c.OffloadActivities)},
 		{"poll-max-interval", "duration", "longest wait between polls of an idle queue", (*durationValue)(&c.PollMaxInterval)},
 		{"activity-latency", "duration", "simulated latency of every sample activity", (*durationValue)(&c.ActivityLatency)},
-		{"lease-duration", "duration", "partition lease duration, whole seconds from 15s to 60s (0: the partition manager's default, 30s)", (*durationValue)(&c.LeaseDuration)},
-		{"renew-interval", "duration", "partition lease renewal and heartbeat interval (0: default, 10s)", (*durationValue)(&c.RenewInterval)},
-		{"acquire-interval", "duration", "interval between scans of the leases, to take free partitions and balance (0: default, 1.5s)", (*durationValue)(&c.AcquireInterval)},
+		{"lease-duration", "duration", "partition lease duration, whole seconds from 15s to 60s; a killed host's partitions move after at most this plus -acquire-interval (0: the partition manager's default, 60s)", (*durationValue)(&c.LeaseDuration)},
+		{"renew-interval", "duration", "partition lease renewal and heartbeat interval; one storage operation per partition each time (0: default, 40s)", (*durationValue)(&c.RenewInterval)},
+		{"acquire-interval", "duration", "interval between scans of the leases, to take free partitions and balance, while partitions move (0: default, 1.5s)", (*durationValue)(&c.AcquireInterval)},
+		{"steady-scan-interval", "duration", "interval between scans of the leases while this host holds its share and nothing moves; how long it takes to notice a host joining or shutting down (0: default, 10 acquire intervals)", (*durationValue)(&c.SteadyScanInterval)},
 		{"handover-timeout", "duration", "how long a partition handed over to another host may finish its in-flight work (0: default, 5s)", (*durationValue)(&c.HandOverTimeout)},
 		{"drain-timeout", "duration", "how long a shutdown lets in-flight work finish before it releases the partitions", (*durationValue)(&c.DrainTimeout)},
 		{"lock-duration", "duration", "how long fetched control messages stay locked; after a crash they reappear when it runs out (keep it near the lease duration)", (*durationValue)(&c.LockDuration)},
 		{"activity-lock-duration", "duration", "how long a fetched work item stays locked; running activities renew it every third of it", (*durationValue)(&c.ActivityLockDuration)},
-		{"queue-metrics-interval", "duration", "how often to sample queue depth and message age for /metrics (2 storage operations per queue); 0 turns it off", (*durationValue)(&c.QueueMetricsInterval)},
+		{"queue-metrics-interval", "duration", "how often to sample queue depth and message age for /metrics (2 storage operations per queue), e.g. 30s; 0, the default, turns it off", (*durationValue)(&c.QueueMetricsInterval)},
 		{"dashboard", "address", "serve the web dashboard on this address, e.g. 127.0.0.1:8089 (default: none); operator token from AZDURABLE_DASHBOARD_TOKEN", (*stringValue)(&c.DashboardAddr)},
 		{"otlp-endpoint", "url", "export OpenTelemetry spans of orchestrations, activities and timers to this OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318 (default: none)", (*stringValue)(&c.OTLPEndpoint)},
 		{"http", "address", "listen address of the HTTP server (/healthz, /readyz, /metrics, /status); port 0 picks a free port", (*stringValue)(&c.HTTPAddr)},
@@ -206,8 +207,8 @@ func (c *Config) validate() error {
 		return bad("poll-max-interval is %s; it must be at least 10ms", c.PollMaxInterval)
 	case c.ActivityLatency < 0:
 		return bad("activity-latency is %s; it must not be negative", c.ActivityLatency)
-	case c.LeaseDuration < 0 || c.RenewInterval < 0 || c.AcquireInterval < 0 || c.HandOverTimeout < 0:
-		return bad("lease-duration, renew-interval, acquire-interval and handover-timeout must not be negative")
+	case c.LeaseDuration < 0 || c.RenewInterval < 0 || c.AcquireInterval < 0 || c.SteadyScanInterval < 0 || c.HandOverTimeout < 0:
+		return bad("lease-duration, renew-interval, acquire-interval, steady-scan-interval and handover-timeout must not be negative")
 	case c.DrainTimeout <= 0:
 		return bad("drain-timeout is %s; it must be positive", c.DrainTimeout)
 	case c.LockDuration < time.Second || c.ActivityLockDuration < time.Second:
@@ -320,6 +321,7 @@ func (c *Config) Redacted() map[string]any {
 		"lease_duration":            c.LeaseDuration.String(),
 		"renew_interval":            c.RenewInterval.String(),
 		"acquire_interval":          c.AcquireInterval.String(),
+		"steady_scan_interval":      c.SteadyScanInterval.String(),
 		"handover_timeout":          c.HandOverTimeout.String(),
 		"drain_timeout":             c.DrainTimeout.String(),
 		"http":                      c.HTTPAddr,

@@ -50,14 +50,15 @@ func newOwnership(cfg *Config, prov *azprovider.Provider, log *zerolog.Logger) (
 // partitionOptions maps the configuration onto the partition manager's.
 func partitionOptions(cfg *Config, store leases.Store, log *zerolog.Logger) partition.Options {
 	return partition.Options{
-		Store:           store,
-		HostID:          cfg.HostID,
-		Partitions:      cfg.Partitions,
-		LeaseDuration:   cfg.LeaseDuration,
-		RenewInterval:   cfg.RenewInterval,
-		AcquireInterval: cfg.AcquireInterval,
-		DrainTimeout:    cfg.HandOverTimeout,
-		Logger:          log,
+		Store:              store,
+		HostID:             cfg.HostID,
+		Partitions:         cfg.Partitions,
+		LeaseDuration:      cfg.LeaseDuration,
+		RenewInterval:      cfg.RenewInterval,
+		AcquireInterval:    cfg.AcquireInterval,
+		SteadyScanInterval: cfg.SteadyScanInterval,
+		DrainTimeout:       cfg.HandOverTimeout,
+		Logger:             log,
 	}
 }
 
