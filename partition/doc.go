@@ -52,13 +52,13 @@
 //
 // # Steady scans
 //
-// A host that holds its share and runs all of it, while every partition is
-// held by a host whose heartbeat is on time and no host asks for a
-// partition, is steady: it scans every SteadyScanInterval instead of every
-// AcquireInterval. A host that joins asks for partitions in its host record,
-// and its owners see it at their next steady scan; a host that shuts down
-// releases its partitions, and the others see them free at their next
-// steady scan. A crash needs no scan to be noticed in time: a host whose
+// A host that is the only live host, holds its share and runs all of it,
+// while no host asks for a partition, is steady: it scans every
+// SteadyScanInterval instead of every AcquireInterval. A host that joins
+// asks for partitions in its host record, and the lone owner sees it at its
+// next steady scan. With other live hosts nobody is steady: a host that
+// shuts down releases its partitions, and the others take them within an
+// AcquireInterval, as at any time. A crash needs no scan to be noticed in time: a host whose
 // heartbeat is more than RenewInterval plus two AcquireIntervals old is
 // late, and a steady host sees it at its next scan, which comes before that
 // host's leases can expire (SteadyScanInterval is capped so that it does);
@@ -82,8 +82,8 @@
 //     1.5s, so a hand-over takes about AcquireInterval + DrainTimeout +
 //     AcquireInterval at worst. Scans are jittered between 90% and 100% of
 //     the interval.
-//   - SteadyScanInterval 15s (10 AcquireIntervals): a steady host notices a
-//     joining host, or the partitions a stopping host released, within 15s.
+//   - SteadyScanInterval 15s (10 AcquireIntervals): a lone steady host
+//     notices a joining host within 15s.
 //   - DrainTimeout 5s: an episode commits in milliseconds to a few hundred
 //     of them; 5s lets in-flight episodes finish.
 //   - Derived: the safety margin is LeaseDuration/6 (10s), store calls time
@@ -91,10 +91,11 @@
 //     windows (40 min) are deleted, and a host asks for at most 64
 //     partitions at once.
 //
-// Storage cost of an idle, steady host owning n partitions, per minute:
-// 1.5n renewals (one per lease per RenewInterval), 1.5 host record writes
-// and 4 List calls (one per steady scan): 30 operations for n = 16, as
-// TestIdleStorageOperations counts. Acquiring a partition costs 3
+// Storage cost of an idle, steady (lone) host owning n partitions, per
+// minute: 1.5n renewals (one per lease per RenewInterval), 1.5 host record
+// writes and 4 List calls (one per steady scan): 30 operations for n = 16, as
+// TestIdleStorageOperations counts. With other live hosts, the scans cost
+// 40 a minute instead of 4. Acquiring a partition costs 3
 // operations on Azure (4 the first time, when its blob is created),
 // releasing it one.
 package partition

@@ -268,6 +268,37 @@ func TestIdleStorageOperations(t *testing.T) {
 	}
 }
 
+// TestHostsWithPeersAreNeverSteady: next to another live host, a host scans
+// every AcquireInterval, so that partitions a stopping host releases are
+// taken at once (DESIGN §6), not at a slow steady scan. The steady interval
+// is made far longer than the test may run: only AcquireInterval scans can
+// balance it in time.
+func TestHostsWithPeersAreNeverSteady(t *testing.T) {
+	c := newCluster(t, leases.NewMemoryStore(), 8)
+	c.options = func(o *Options) {
+		o.RenewInterval, o.AcquireInterval = DefaultRenewInterval/50, DefaultAcquireInterval/50
+		o.SteadyScanInterval = time.Hour
+	}
+	a := c.start("host-a")
+	b := c.start("host-b")
+	c.awaitBalance(converge)
+	// Two rounds of renewals of its 4 leases take 2 RenewIntervals, about
+	// 50 AcquireIntervals; a steady host would scan only when a peer's
+	// heartbeat looks late.
+	for _, h := range []*testHost{a, b} {
+		renewals, scans := h.store.counts()["renew"], h.m.Stats().Scans
+		eventually(t, converge, "two rounds of renewals of "+h.id, func() bool { return h.store.counts()["renew"] >= renewals+8 })
+		if n := h.m.Stats().Scans - scans; n < 20 {
+			t.Fatalf("%s scanned %d times in two renewal rounds next to a live peer; want about 50", h.id, n)
+		}
+	}
+	b.stop(t)
+	c.awaitBalance(converge)
+	if got := len(a.m.Owned()); got != 8 {
+		t.Fatalf("host-a owns %d partitions after host-b stopped, want 8", got)
+	}
+}
+
 // TestDefaultTimings pins the defaults the operations guide documents, and
 // checks the rule that keeps fail-over within LeaseDuration +
 // AcquireInterval: a steady host scans again before a host that died just

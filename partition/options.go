@@ -39,14 +39,12 @@ type Options struct {
 	// hosts have noticed. Default 1.5s.
 	AcquireInterval time.Duration
 	// SteadyScanInterval is how often the host scans instead while it is
-	// steady: it holds its share, every partition is held by a host whose
-	// heartbeat is fresh, and nobody asks for a partition. It bounds how
-	// long a steady host takes to notice a host that joins (and asks for
-	// partitions) or one that shuts down (and releases them). A host whose
-	// heartbeat is late makes the others scan every AcquireInterval again,
-	// before its leases can expire, so a crash is still taken over within
-	// LeaseDuration plus AcquireInterval. Default 10 AcquireIntervals (15s);
-	// it is never shorter than AcquireInterval.
+	// steady: it is the only live host, holds every partition, and nobody
+	// asks for one. It bounds how long a lone host takes to notice a host
+	// that joins (and asks for partitions). With other live hosts a host
+	// scans every AcquireInterval, so that partitions a stopping host
+	// releases are taken at once. Default 10 AcquireIntervals (15s); it is
+	// never shorter than AcquireInterval.
 	SteadyScanInterval time.Duration
 	// DrainTimeout bounds how long a partition that is handed over or given
 	// up at shutdown may finish its in-flight episodes. Default 5s.

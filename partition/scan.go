@@ -113,14 +113,17 @@ func (s *scanner) scan(ctx context.Context) bool {
 }
 
 // steady reports whether nothing can change before the next scan unless
-// another host acts: this host holds its share and runs all of it, every
-// partition is held by a host whose heartbeat is on time, and no host asks
-// for a partition. A late heartbeat is the sign of a host that may have
-// died: its leases expire at most LeaseDuration after its last renewal,
-// and the hosts must be scanning every AcquireInterval by then.
+// a host joins: this host is the only live one, holds its share and runs
+// all of it, every partition is held by a host whose heartbeat is on time,
+// and no host asks for a partition. With other live hosts a host is never
+// steady, so that partitions a stopping host releases are taken at once
+// (within an AcquireInterval), not at a slow scan. A late heartbeat is the
+// sign of a host that may have died: its leases expire at most
+// LeaseDuration after its last renewal, and the hosts must be scanning
+// every AcquireInterval by then.
 func (s *scanner) steady(snap *leases.Snapshot, v *view, pl plan) bool {
 	m := s.m
-	if len(pl.acquire) > 0 || len(pl.intents) > 0 || len(pl.handOver) > 0 || pl.room > 0 || len(s.mine) > 0 || !m.settled() {
+	if len(v.live) > 1 || len(pl.acquire) > 0 || len(pl.intents) > 0 || len(pl.handOver) > 0 || pl.room > 0 || len(s.mine) > 0 || !m.settled() {
 		return false
 	}
 	live := map[string]bool{}
