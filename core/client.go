@@ -298,8 +298,11 @@ func (c *Client) waitFor(ctx context.Context, id string, done func(Status) bool)
 
 // localPoll is how often a waiter reads an instance of a partition this host
 // runs, in case no notice comes: thousands of waiters polling every second
-// would cost more than the instances they wait for.
-const localPoll = 5 * time.Second
+// would cost more than the instances they wait for. The hub hears of every
+// status change of the partition's instances, and of the partition's
+// release (the waiters then poll as a client of another host does), so the
+// poll is only a safety net.
+const localPoll = 30 * time.Second
 
 func (c *Client) subscribe(id string) (<-chan struct{}, func()) {
 	if c.hub == nil {
@@ -422,4 +425,18 @@ func (h *completionHub) publish(id string) {
 		close(ch)
 	}
 	delete(h.waiters, id)
+}
+
+// publishWhere wakes the waiters of every instance that match selects.
+func (h *completionHub) publishWhere(match func(id string) bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, ws := range h.waiters {
+		if match(id) {
+			for ch := range ws {
+				close(ch)
+			}
+			delete(h.waiters, id)
+		}
+	}
 }

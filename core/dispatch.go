@@ -560,6 +560,10 @@ func (w *partitionWorker) committed(ctx context.Context, j *job, token CommitTok
 	r := w.r
 	r.stats.episodeCommitted(j.began, j.ep.State)
 	out, exec, ep := j.out, j.ci.exec, j.ep
+	prevStatus := StatusPending
+	if j.ci.state != nil {
+		prevStatus = j.ci.state.Status
+	}
 	if r.tracing != nil && len(out.spans) > 0 {
 		r.tracing.emit(w.p, out.spans)
 	}
@@ -583,9 +587,10 @@ func (w *partitionWorker) committed(ctx context.Context, j *job, token CommitTok
 		r.cache.put(j.id, &cachedInstance{exec: exec, token: token, state: ep.State})
 	}
 	j.ci = nil
-	// Waiting clients care about a start and about the end (and suspends):
+	// Waiting clients care about a start, a change of status and the end:
 	// an episode that only moves a running instance on tells them nothing.
-	if ep.State.Status != StatusRunning || slices.ContainsFunc(ep.History, func(ev *Event) bool { return ev.Kind == EventExecutionStarted }) {
+	if ep.State.Status != StatusRunning || prevStatus != StatusRunning ||
+		slices.ContainsFunc(ep.History, func(ev *Event) bool { return ev.Kind == EventExecutionStarted }) {
 		r.hub.publish(j.id)
 	}
 }

@@ -483,6 +483,8 @@ func (r *Runtime) PartitionReleased(ctx context.Context, p int) {
 	r.mu.Unlock()
 	w.handOff(ctx)
 	r.cache.dropWhere(func(_ string, ci *cachedInstance) bool { return ci.exec.partition == p })
+	// Waiters on its instances stop relying on this host's notices.
+	r.hub.publishWhere(func(id string) bool { return r.p.PartitionOf(id) == p })
 	r.p.ClosePartition(p)
 	r.log.Info().Int("partition", p).Msg("partition released")
 }

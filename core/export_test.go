@@ -1,0 +1,12 @@
+package core
+
+// HubWaiters counts the waiters on instance id that the client's host would
+// wake; for tests.
+func HubWaiters(c *Client, id string) int {
+	if c.hub == nil {
+		return 0
+	}
+	c.hub.mu.Lock()
+	defer c.hub.mu.Unlock()
+	return len(c.hub.waiters[id])
+}
