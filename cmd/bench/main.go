@@ -126,7 +126,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case c.CPUProfile != "" && c.Hosts > 0:
 		return nil, errors.New("-cpuprofile profiles the bench process: use it with -hosts 0")
 	}
-	if c.Workload != "idle" && c.Workload != "idlecost" {
+	if c.Workload == "opcost" && c.Provider != "azurite" {
+		return nil, errors.New("-workload opcost measures the storage: use it with -provider azurite")
+	}
+	if c.Workload != "idle" && c.Workload != "idlecost" && c.Workload != "opcost" {
 		if _, err := findWorkload(c.Workload); err != nil {
 			return nil, err
 		}
@@ -182,6 +185,20 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return writeIdleCost(stdout, r, cfg.Format)
 	}
 
+	if cfg.Workload == "opcost" {
+		d := cfg.Calibrate
+		if d <= 0 {
+			d = 3 * time.Second
+		}
+		if !cfg.Quiet {
+			fmt.Fprintf(stderr, "measuring each kind of operation with 8 goroutines for %s\n", d)
+		}
+		costs, err := opCost(ctx, e.conn, d)
+		if err != nil {
+			return err
+		}
+		return writeOpCost(stdout, costs, cfg.Format)
+	}
 	var c float64
 	if cfg.Provider == "azurite" && cfg.Calibrate > 0 {
 		if !cfg.Quiet {
