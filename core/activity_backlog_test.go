@@ -275,6 +275,7 @@ func TestReleasedPartitionBacklogRunsOnceOnNextOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := <-onA.started // it holds the only slot; the others wait in the backlog
+	waitFor(ctx, t, "the others to wait in the backlog", func() bool { return a.Stats().ActivitiesWaiting == n-1 })
 	close(own.release)
 	<-own.released
 

@@ -252,6 +252,7 @@ type RuntimeStats struct {
 	DeliveredInMemory   int64 // messages delivered in memory: between local partitions, and results of work items run here
 	DeadLettered        int64 // messages dead-lettered as poison
 	CachedInstances     int   // instances in the executor cache now
+	ActivitiesWaiting   int   // activities of owned partitions waiting in memory for a free slot now
 
 	// ActivityFailures counts the activity attempts this host ran that
 	// failed (and work items it dead-lettered as poison);
@@ -385,7 +386,7 @@ func (r *Runtime) Stats() RuntimeStats {
 	out := RuntimeStats{Episodes: s.episodes.Load(), CacheHits: s.cacheHits.Load(), CacheMisses: s.cacheMisses.Load(),
 		Conflicts: s.conflicts.Load(), ActivitiesLocal: s.activitiesLocal.Load(), ActivitiesOffloaded: s.activitiesOffloaded.Load(),
 		ActivitiesRemote: s.activitiesRemote.Load(), DeliveredInMemory: s.deliveredInMemory.Load(),
-		DeadLettered: s.deadLettered.Load(), CachedInstances: r.cache.len(),
+		DeadLettered: s.deadLettered.Load(), CachedInstances: r.cache.len(), ActivitiesWaiting: r.backlog.len(),
 		ActivityFailures: failureCounts(&s.activityFailures), OrchestrationFailures: failureCounts(&s.orchestrationFailures),
 		ActivityStartDelay: s.activityStartDelay.snapshot(), EpisodeDuration: s.episodeDuration.snapshot(),
 		StartToComplete: make(map[Status]Histogram, len(completionStatuses))}

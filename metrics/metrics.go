@@ -91,6 +91,7 @@ var (
 	descCachedInstances = desc("executor_cache_instances", "Instances whose executors are cached in memory now.")
 	descConflicts       = desc("commit_conflicts_total", "Episode commits rejected because another writer had moved the instance on.")
 	descActivities      = desc("activities_total", "Activities this host ran, by source: local (on the partition's owner) or queue (from the shared work-item queue).", "source")
+	descWaiting         = desc("activities_waiting", "Activities of this host's partitions waiting in memory for a free slot now (bounded by the activity backlog).")
 	descOffloaded       = desc("activities_offloaded_total", "Activities this host sent to the shared work-item queue instead of running them itself.")
 	descInMemory        = desc("messages_delivered_in_memory_total", "Messages delivered between partitions of this host in memory, without the storage queues.")
 	descDeadLettered    = desc("messages_dead_lettered_total", "Messages and work items moved to the dead-letter store as poison.")
@@ -114,7 +115,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHostInfo, descEpisodes, descCacheHits, descCacheMisses, descCachedInstances,
-		descConflicts, descActivities, descOffloaded, descInMemory, descDeadLettered, descActivityFailures,
+		descConflicts, descActivities, descWaiting, descOffloaded, descInMemory, descDeadLettered, descActivityFailures,
 		descOrchestrationFailures, descScheduleToStart, descEpisodeDuration, descStartToComplete, descPartitionsRunning,
 		descPartitionsOwned, descPartitionOwned, descOwnershipReady, descOwnershipScans, descLeaseEvents, descStorageOps,
 		descQueueDepth, descQueueAge, descQueueSampled, descQueueSampleErr} {
@@ -143,6 +144,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descActivities, s.ActivitiesLocal, "local")
 		counter(descActivities, s.ActivitiesRemote, "queue")
 		counter(descOffloaded, s.ActivitiesOffloaded)
+		gauge(descWaiting, float64(s.ActivitiesWaiting))
 		counter(descInMemory, s.DeliveredInMemory)
 		counter(descDeadLettered, s.DeadLettered)
 		for kind, n := range s.ActivityFailures {

@@ -157,6 +157,7 @@ func TestMetricsAfterARun(t *testing.T) {
 	want("azdurable_executor_cache_hits_total", atLeast(1), "cached executors continued")
 	want("azdurable_executor_cache_misses_total", atLeast(0), "present")
 	want("azdurable_executor_cache_instances", atLeast(0), "present")
+	want("azdurable_activities_waiting", equal(0), "0: the run is over")
 	want("azdurable_messages_delivered_in_memory_total", atLeast(0), "present")
 	want("azdurable_partitions_running", equal(4), "4")
 	want("azdurable_partitions_owned", equal(4), "4: the only host owns every partition")

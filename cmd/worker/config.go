@@ -44,6 +44,7 @@ type Config struct {
 	HostID           string
 
 	ActivityConcurrency      int
+	ActivityBacklog          int
 	OrchestrationConcurrency int
 	OffloadActivities        bool
 	PollMaxInterval          time.Duration
@@ -94,6 +95,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		TaskHub:                  "azdurable",
 		Partitions:               16,
 		ActivityConcurrency:      64,
+		ActivityBacklog:          10000,
 		OrchestrationConcurrency: 16,
 		PollMaxInterval:          time.Second,
 		LockDuration:             30 * time.Second,
@@ -110,6 +112,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		{"partitions", "count", "partition count of the task hub (1..256); fixed when the task hub is created", (*intValue)(&c.Partitions)},
 		{"host-id", "id", "this host's id in leases, logs and the hosts record (default hostname-pid)", (*stringValue)(&c.HostID)},
 		{"concurrency", "n", "activities this host runs at once", (*intValue)(&c.ActivityConcurrency)},
+		{"activity-backlog", "n", "activities of this host's partitions that may wait in memory for a free slot; beyond it they go to the shared work-item queue (-1: none wait; 0: the default)", (*intValue)(&c.ActivityBacklog)},
 		{"orchestration-concurrency", "n", "episodes one partition runs at once", (*intValue)(&c.OrchestrationConcurrency)},
 		{"offload-activities", "", "send every activity through the shared work-item queue", (*boolValue)(&c.OffloadActivities)},
 		{"poll-max-interval", "duration", "longest wait between polls of an idle queue", (*durationValue)(&c.PollMaxInterval)},
@@ -201,6 +204,8 @@ func (c *Config) validate() error {
 		return bad("partitions is %d; it must be between 1 and 256", c.Partitions)
 	case c.ActivityConcurrency < 1:
 		return bad("concurrency is %d; it must be at least 1", c.ActivityConcurrency)
+	case c.ActivityBacklog < -1:
+		return bad("activity-backlog is %d; it must be -1 (none wait) or more", c.ActivityBacklog)
 	case c.OrchestrationConcurrency < 1:
 		return bad("orchestration-concurrency is %d; it must be at least 1", c.OrchestrationConcurrency)
 	case c.PollMaxInterval < 10*time.Millisecond:

@@ -69,6 +69,7 @@ func TestConfigErrors(t *testing.T) {
 		{"partitions not a number", []string{"-partitions", "many"}, nil, `"many" is not an integer`},
 		{"env partitions not a number", nil, map[string]string{"AZDURABLE_PARTITIONS": "x"}, "AZDURABLE_PARTITIONS"},
 		{"concurrency", []string{"-concurrency", "0"}, nil, "concurrency is 0"},
+		{"activity backlog", []string{"-activity-backlog", "-2"}, nil, "activity-backlog is -2"},
 		{"log level", []string{"-log-level", "loud"}, nil, `log level "loud"`},
 		{"log format", []string{"-log-format", "xml"}, nil, `log format "xml"`},
 		{"drain timeout", []string{"-drain-timeout", "0s"}, nil, "drain-timeout"},

@@ -135,6 +135,7 @@ func (h *host) start(ctx context.Context, log zerolog.Logger) int {
 		HostID:                   h.cfg.HostID,
 		Logger:                   &h.log,
 		ActivityConcurrency:      h.cfg.ActivityConcurrency,
+		ActivityBacklog:          h.cfg.ActivityBacklog,
 		OrchestrationConcurrency: h.cfg.OrchestrationConcurrency,
 		OffloadActivities:        h.cfg.OffloadActivities,
 		PollMaxInterval:          h.cfg.PollMaxInterval,
