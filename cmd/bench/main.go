@@ -193,7 +193,11 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		if !cfg.Quiet {
 			fmt.Fprintf(stderr, "measuring each kind of operation with 8 goroutines for %s\n", d)
 		}
-		costs, err := opCost(ctx, e.conn, d)
+		pid := 0
+		if e.az != nil {
+			pid = e.az.PID()
+		}
+		costs, err := opCost(ctx, e.conn, pid, d)
 		if err != nil {
 			return err
 		}

@@ -18,13 +18,18 @@ import (
 )
 
 // OpCost is what one kind of storage operation costs the storage: how many
-// of it 8 goroutines get done per second, and its price in table inserts
-// (C divided by its rate). The throughput targets count operations as if
-// each cost one insert; this says how far that holds.
+// of it 8 goroutines get done per second, the storage process's CPU time per
+// operation, and its price in table inserts (its CPU time over an insert's).
+// The throughput targets count operations as if each cost one insert; this
+// says how far that holds.
 type OpCost struct {
 	Kind      string  `json:"kind"`
 	OpsPerSec float64 `json:"opsPerSec"`
-	Inserts   float64 `json:"priceInInserts"`
+	// CPUPerOp is the storage process's CPU time per operation, in
+	// microseconds (0 when its process is not known).
+	CPUPerOp float64 `json:"storageCpuMicrosPerOp"`
+	// Inserts is the price in table inserts: by CPU when known, else by rate.
+	Inserts float64 `json:"priceInInserts"`
 }
 
 // opCost measures the kinds of operations an episode and a message cost,
@@ -33,7 +38,7 @@ type OpCost struct {
 // pending rows), queue puts of 1 KiB (the queue grows), the life of one
 // message in a short queue (put, get, delete: a control message's three
 // operations), and dequeues of an empty queue (idle polling).
-func opCost(ctx context.Context, conn string, d time.Duration) ([]OpCost, error) {
+func opCost(ctx context.Context, conn string, storagePID int, d time.Duration) ([]OpCost, error) {
 	tsvc, err := aztables.NewServiceClientFromConnectionString(azurite.Expand(conn), nil)
 	if err != nil {
 		return nil, fmt.Errorf("opcost: %w", err)
@@ -125,16 +130,35 @@ func opCost(ctx context.Context, conn string, d time.Duration) ([]OpCost, error)
 			return 1, err
 		}},
 	}
+	cpu := func() time.Duration {
+		if storagePID == 0 {
+			return 0
+		}
+		u, err := procUsage(storagePID)
+		if err != nil {
+			return 0
+		}
+		return u.CPU
+	}
 	var out []OpCost
 	for _, k := range kinds {
+		before := cpu()
 		r, err := rate(k.op)
 		if err != nil {
 			return nil, fmt.Errorf("opcost: %s: %w", k.kind, err)
 		}
-		out = append(out, OpCost{Kind: k.kind, OpsPerSec: r})
+		c := OpCost{Kind: k.kind, OpsPerSec: r}
+		if used := cpu() - before; used > 0 && r > 0 {
+			c.CPUPerOp = float64(used.Microseconds()) / (r * d.Seconds())
+		}
+		out = append(out, c)
 	}
 	for i := range out {
-		out[i].Inserts = out[0].OpsPerSec / out[i].OpsPerSec
+		if out[0].CPUPerOp > 0 && out[i].CPUPerOp > 0 {
+			out[i].Inserts = out[i].CPUPerOp / out[0].CPUPerOp
+		} else {
+			out[i].Inserts = out[0].OpsPerSec / out[i].OpsPerSec
+		}
 	}
 	return out, nil
 }
@@ -146,16 +170,16 @@ func writeOpCost(w io.Writer, costs []OpCost, format string) error {
 		return enc.Encode(costs)
 	}
 	if format == "csv" {
-		fmt.Fprintln(w, "kind,ops_per_sec,price_in_inserts")
+		fmt.Fprintln(w, "kind,ops_per_sec,storage_cpu_us_per_op,price_in_inserts")
 		for _, c := range costs {
-			fmt.Fprintf(w, "%q,%.1f,%.2f\n", c.Kind, c.OpsPerSec, c.Inserts)
+			fmt.Fprintf(w, "%q,%.1f,%.0f,%.2f\n", c.Kind, c.OpsPerSec, c.CPUPerOp, c.Inserts)
 		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\tops/s (8 goroutines)\tprice in inserts\t")
+	fmt.Fprintln(tw, "operation\tops/s (8 goroutines)\tAzurite CPU per op\tprice in inserts\t")
 	for _, c := range costs {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t\n", c.Kind, c.OpsPerSec, c.Inserts)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f µs\t%.2f\t\n", c.Kind, c.OpsPerSec, c.CPUPerOp, c.Inserts)
 	}
 	return tw.Flush()
 }
