@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -115,9 +114,7 @@ func (e *env) idle(ctx context.Context, n int, prog *progress) (*IdleResult, err
 
 func writeIdle(w io.Writer, r *IdleResult, format string) error {
 	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(w, r)
 	}
 	fmt.Fprintf(w, "idle instances: %d started, %d cached, provider %s, hosts %d, load average %.2f\n",
 		r.Instances, r.Cached, r.Provider, r.Hosts, r.Load1)

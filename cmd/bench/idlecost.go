@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -143,9 +142,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 func writeIdleCost(w io.Writer, r *IdleCostResult, format string) error {
 	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(w, r)
 	}
 	fmt.Fprintf(w, "idle cost: provider %s, hosts %d, %d partitions, %.0f s counted after %.0f s idle, load average %.2f\n",
 		r.Provider, r.Hosts, r.Partitions, r.WindowSeconds, r.SettleSeconds, r.Load1)

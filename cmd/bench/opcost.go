@@ -165,9 +165,7 @@ func opCost(ctx context.Context, conn string, storagePID int, d time.Duration) (
 
 func writeOpCost(w io.Writer, costs []OpCost, format string) error {
 	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(costs)
+		return writeJSON(w, costs)
 	}
 	if format == "csv" {
 		fmt.Fprintln(w, "kind,ops_per_sec,storage_cpu_us_per_op,price_in_inserts")

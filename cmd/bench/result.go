@@ -248,10 +248,10 @@ func writeTable(w io.Writer, rs []*Result) error {
 	return nil
 }
 
-func writeJSON(w io.Writer, rs []*Result) error {
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(rs)
+	return enc.Encode(v)
 }
 
 func writeCSV(w io.Writer, rs []*Result) error {
