@@ -62,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Workload, "workload", "hello", "hello, fanout, chain, events, timers, payload, idle (memory of cached idle instances), or idlecost (storage requests of idle hosts, and the pickup latency of -n starts)")
+	fs.StringVar(&c.Workload, "workload", "hello", "hello, fanout, chain, events, timers, payload, idle (memory of cached idle instances), idlecost (storage requests of idle hosts, and the pickup latency of -n starts), opcost (what each kind of storage operation costs Azurite) or failover (ownership after joins, a SIGTERM and a kill -9 of worker processes at their default lease settings)")
 	fs.IntVar(&c.N, "n", 100, "size: instances (hello, timers, payload, idle), activities (fanout, chain) or events (events)")
 	fs.IntVar(&c.Warmup, "warmup", -1, "size of the warm-up, not counted (-1: a tenth of -n, at least 1; 0: none)")
 	fs.BoolVar(&c.Latency, "latency", false, "start each instance after the one before has completed")
@@ -126,10 +126,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case c.CPUProfile != "" && c.Hosts > 0:
 		return nil, errors.New("-cpuprofile profiles the bench process: use it with -hosts 0")
 	}
-	if c.Workload == "opcost" && c.Provider != "azurite" {
-		return nil, errors.New("-workload opcost measures the storage: use it with -provider azurite")
+	if (c.Workload == "opcost" || c.Workload == "failover") && c.Provider != "azurite" {
+		return nil, fmt.Errorf("-workload %s needs the Azure provider: use it with -provider azurite", c.Workload)
 	}
-	if c.Workload != "idle" && c.Workload != "idlecost" && c.Workload != "opcost" {
+	if c.Workload != "idle" && c.Workload != "idlecost" && c.Workload != "opcost" && c.Workload != "failover" {
 		if _, err := findWorkload(c.Workload); err != nil {
 			return nil, err
 		}
@@ -185,6 +185,13 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return writeIdleCost(stdout, r, cfg.Format)
 	}
 
+	if cfg.Workload == "failover" {
+		r, err := e.failover(ctx, cfg.Partitions, prog)
+		if err != nil {
+			return err
+		}
+		return writeFailover(stdout, r, cfg.Format)
+	}
 	if cfg.Workload == "opcost" {
 		d := cfg.Calibrate
 		if d <= 0 {

@@ -126,6 +126,8 @@ func TestFlags(t *testing.T) {
 		{"-n", "0"},
 		{"-json", "-csv"},
 		{"-hosts", "2", "-cpuprofile", "x"},
+		{"-workload", "opcost", "-provider", "memory"},
+		{"-workload", "failover", "-provider", "memory"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {

@@ -58,3 +58,11 @@ func (p *progress) end() {
 	p.wg.Wait()
 	p.stop = nil
 }
+
+// printf writes a line of progress (nothing when quiet).
+func (p *progress) printf(format string, a ...any) {
+	if p == nil || p.w == nil {
+		return
+	}
+	fmt.Fprintf(p.w, format+"\n", a...)
+}
