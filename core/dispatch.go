@@ -266,6 +266,7 @@ func (w *partitionWorker) prepare(ctx context.Context, j *job) {
 	j.began = time.Now()
 	now := r.clock.Now()
 	ci := r.cache.take(j.id)
+	var history []*Event // of an ended instance, read here
 	switch {
 	case ci != nil:
 		j.hit = true
@@ -292,6 +293,8 @@ func (w *partitionWorker) prepare(ctx context.Context, j *job) {
 			if !snap.State.Status.IsTerminal() {
 				ci.exec = newExecutor(r.engine, j.id, w.p)
 				ci.exec.replay(snap.History)
+			} else {
+				history = snap.History
 			}
 		}
 	}
@@ -308,7 +311,7 @@ func (w *partitionWorker) prepare(ctx context.Context, j *job) {
 	switch {
 	case st == nil || st.Status.IsTerminal():
 		start := startMessage(j.msgs, st)
-		if start == nil {
+		if start == nil || st != nil && startConsumed(start, history) {
 			w.noInstance(j, st)
 			return
 		}
@@ -375,6 +378,19 @@ func startMessage(msgs []*Message, st *InstanceState) *Message {
 		}
 	}
 	return nil
+}
+
+// startConsumed reports whether the start is one the ended execution (or an
+// execution it continued as new from) has consumed already: delivered again
+// (a crash before its delete, an outbox sent again), it must not start the
+// instance over.
+func startConsumed(start *Message, history []*Event) bool {
+	for _, ev := range history {
+		if ev.Kind == EventExecutionStarted {
+			return ev.MessageID == start.ID || slices.Contains(ev.Seen, start.ID)
+		}
+	}
+	return false
 }
 
 func without(msgs []*Message, skip *Message) []*Message {

@@ -301,6 +301,11 @@ func (e *executor) accept(m *Message) *Event {
 		if ev.Trace == nil && e.cfg.tracing {
 			ev.Trace = newTraceContext(trace.SpanContext{}, e.instanceID, ev.ExecutionID)
 		}
+		// Recorded, and carried across continue-as-new in Seen, so that the
+		// start delivered again after the instance has ended is known.
+		if ev.MessageID == "" {
+			ev.MessageID = m.ID
+		}
 	case EventActivityCompleted, EventActivityFailed, EventTimerFired, EventSubOrchestrationCompleted, EventSubOrchestrationFailed:
 		if !e.started || !e.isPending(ev.Kind, ev.TaskID) {
 			return nil
@@ -377,6 +382,9 @@ func (e *executor) track(ev *Event, live bool) {
 		e.startedAt, e.trace = ev.Time, ev.Trace
 		for _, id := range ev.Seen {
 			e.seenMsgs[id] = struct{}{}
+		}
+		if ev.MessageID != "" {
+			e.seenMsgs[ev.MessageID] = struct{}{}
 		}
 	case EventActivityScheduled:
 		t := &ActivityTask{Partition: e.partition, InstanceID: e.instanceID, ExecutionID: e.executionID, TaskID: ev.TaskID,
