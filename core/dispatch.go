@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -323,7 +324,14 @@ func (w *partitionWorker) prepare(ctx context.Context, j *job) {
 			ci.exec.close()
 		}
 		ci.exec = newExecutor(r.engine, j.id, w.p)
-		msgs := append([]*Message{start}, without(j.msgs, start)...)
+		first := start
+		if st != nil {
+			// The new execution remembers what the ended one consumed, so
+			// that a message of the ended one delivered again (its start
+			// included) cannot start the instance over later.
+			first = withSeen(start, consumedIDs(history))
+		}
+		msgs := append([]*Message{first}, without(j.msgs, start)...)
 		j.out = ci.exec.episode(now, msgs)
 		j.out.newExecution = st != nil
 	default:
@@ -391,6 +399,39 @@ func startConsumed(start *Message, history []*Event) bool {
 		}
 	}
 	return false
+}
+
+// consumedIDs are the ids of the messages an execution consumed, as its
+// history records them: its start, the ids it inherited, and its events.
+func consumedIDs(history []*Event) []string {
+	seen := map[string]struct{}{}
+	for _, ev := range history {
+		switch ev.Kind {
+		case EventExecutionStarted:
+			for _, id := range ev.Seen {
+				seen[id] = struct{}{}
+			}
+			if ev.MessageID != "" {
+				seen[ev.MessageID] = struct{}{}
+			}
+		case EventEventRaised, EventExecutionSuspended, EventExecutionResumed:
+			if ev.MessageID != "" {
+				seen[ev.MessageID] = struct{}{}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// withSeen is a copy of the start that also carries the ids in seen.
+func withSeen(start *Message, seen []string) *Message {
+	if len(seen) == 0 {
+		return start
+	}
+	c, ev := *start, *start.Event
+	ev.Seen = slices.Concat(ev.Seen, seen)
+	c.Event = &ev
+	return &c
 }
 
 func without(msgs []*Message, skip *Message) []*Message {

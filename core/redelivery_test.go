@@ -57,3 +57,46 @@ func TestStartDeliveredAgainAfterContinueAsNewIsDropped(t *testing.T) {
 			st.Status, st.ExecutionID, first.ExecutionID, st.Output)
 	}
 }
+
+// A start of an ended execution delivered again after the instance was
+// started anew over it (ReplaceIfTerminal) and ended again is dropped too:
+// the new execution inherited what the old one consumed.
+func TestStartDeliveredAgainAfterAReplaceIsDropped(t *testing.T) {
+	ctx := testContext(t)
+	store := newStore(t, 1)
+	reg := core.NewRegistry()
+	double := func(_ *core.OrchestrationContext, n int) (int, error) { return 2 * n, nil }
+	if err := core.RegisterOrchestration(reg, double, core.WithName("Double")); err != nil {
+		t.Fatal(err)
+	}
+	rt := startRuntime(t, core.Options{Provider: store, Registry: reg})
+	client := rt.Client()
+	startMsg := func(id, exec, input string) *core.Message {
+		return &core.Message{ID: id, InstanceID: "double-1", Event: &core.Event{Seq: -1, Kind: core.EventExecutionStarted,
+			Time: time.Now(), Name: "Double", Data: []byte(input), ExecutionID: exec}}
+	}
+	settle := func() {
+		waitFor(ctx, t, "the host to be idle", func() bool { return store.QueueDepth(0) == 0 && rt.Idle() })
+	}
+	for _, m := range []*core.Message{startMsg("start-1", "exec-1", "1"), startMsg("start-2", "exec-2", "2")} {
+		if err := store.SendMessages(ctx, []*core.Message{m}); err != nil {
+			t.Fatal(err)
+		}
+		settle()
+	}
+	st, err := client.GetInstance(ctx, "double-1", true)
+	if err != nil || st.ExecutionID != "exec-2" || string(st.Output) != "4" {
+		t.Fatalf("after the replace: %+v, %v; want execution exec-2 with output 4", st, err)
+	}
+	episodes := rt.Stats().Episodes
+	if err := store.SendMessages(ctx, []*core.Message{startMsg("start-1", "exec-1", "1")}); err != nil {
+		t.Fatal(err)
+	}
+	settle()
+	if n := rt.Stats().Episodes - episodes; n != 0 {
+		t.Fatalf("%d episodes committed for the first start delivered again; want none", n)
+	}
+	if st, err := client.GetInstance(ctx, "double-1", true); err != nil || st.ExecutionID != "exec-2" || string(st.Output) != "4" {
+		t.Fatalf("after the old start came again: %+v, %v; want exec-2 untouched", st, err)
+	}
+}
