@@ -29,10 +29,6 @@ const (
 	maxReasonChars = 4096
 )
 
-// errNoDeadLetter is what readDeadLetter wraps, besides core.ErrInvalidInput,
-// when the dead letter is absent.
-var errNoDeadLetter = ErrDeadLetterNotFound
-
 // deadLetterLock is how long a message or work item stays locked while it is
 // moved to the dead-letter store: enough for the write and the delete.
 const deadLetterLock = time.Minute
@@ -183,7 +179,7 @@ func (p *Provider) readDeadLetter(ctx context.Context, id string) (row, error) {
 	if err != nil {
 		if isStatus(err, http.StatusNotFound) {
 			return nil, fmt.Errorf("%w: %w: %q in task hub %q (never written, or already replayed or discarded)",
-				core.ErrInvalidInput, errNoDeadLetter, id, p.hub)
+				core.ErrInvalidInput, ErrDeadLetterNotFound, id, p.hub)
 		}
 		return nil, p.storageErr("read dead letter", "table "+p.tableName, err)
 	}
@@ -237,7 +233,7 @@ func (p *Provider) DiscardDeadLetter(ctx context.Context, id string) error {
 	if _, err := p.table.DeleteEntity(ctx, deadLetterPK, id, nil); err != nil {
 		if isStatus(err, http.StatusNotFound) {
 			return fmt.Errorf("%w: %w: %q in task hub %q was discarded or replayed meanwhile",
-				core.ErrInvalidInput, errNoDeadLetter, id, p.hub)
+				core.ErrInvalidInput, ErrDeadLetterNotFound, id, p.hub)
 		}
 		return p.storageErr("delete dead letter", "table "+p.tableName, err)
 	}

@@ -127,7 +127,7 @@ var ErrDeadLetterNotFound = errors.New("dead letter not found")
 // be a dead letter's is core.ErrInvalidInput; an absent one ErrDeadLetterNotFound.
 func (p *Provider) GetDeadLetter(ctx context.Context, id string) (*core.DeadLetter, error) {
 	r, err := p.readDeadLetter(ctx, id)
-	if errors.Is(err, errNoDeadLetter) {
+	if errors.Is(err, ErrDeadLetterNotFound) {
 		return nil, fmt.Errorf("%w: %q in task hub %q", ErrDeadLetterNotFound, id, p.hub)
 	}
 	if err != nil {

@@ -314,19 +314,11 @@ func (p *Provider) AbandonMessages(ctx context.Context, partition int, msgs []*c
 	})
 }
 
-// release sets a fetched message's visibility to delay.
+// release sets a fetched message's visibility to delay; a lost lock is not
+// an error.
 func (p *Provider) release(ctx context.Context, rc *receipt, delay time.Duration) error {
-	resp, err := rc.queue.UpdateMessage(ctx, rc.id, rc.popReceipt(), rc.text,
-		&azqueue.UpdateMessageOptions{VisibilityTimeout: ptr(visibility(delay, 0))})
-	switch {
-	case err == nil:
-		rc.setPop(deref(resp.PopReceipt))
-		return nil
-	case lostLock(err):
-		return nil
-	default:
-		return p.storageErr("abandon message", "queue "+rc.queueName, err)
-	}
+	_, err := p.setVisibility(ctx, rc, delay, 0, "abandon message")
+	return err
 }
 
 // DeleteMessages deletes fetched messages, and then the blobs they name. A

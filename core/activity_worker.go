@@ -99,7 +99,7 @@ func (r *Runtime) runLocal(p int, t *ActivityTask) {
 
 func (r *Runtime) activityContext(t *ActivityTask) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(r.baseCtx)
-	k := activityKey{t.InstanceID, t.ExecutionID, t.TaskID}
+	k := keyOf(t)
 	r.mu.Lock()
 	r.running[k] = cancel
 	if r.cancelled.Contains(k) {
@@ -125,7 +125,7 @@ func (r *Runtime) cancelRunning(t *ActivityTask) {
 	if r.backlog.remove(t) {
 		return // it waited for a slot here: it never starts
 	}
-	k := activityKey{t.InstanceID, t.ExecutionID, t.TaskID}
+	k := keyOf(t)
 	r.mu.Lock()
 	cancel := r.running[k]
 	if cancel == nil {

@@ -276,7 +276,8 @@ func (c *Client) waitFor(ctx context.Context, id string, done func(Status) bool)
 			return nil, err
 		}
 		wait := delay
-		if c.hub != nil && c.local(part) {
+		// After a storage error, retry soon rather than wait for a notice.
+		if (err == nil || errors.Is(err, ErrInstanceNotFound)) && c.hub != nil && c.local(part) {
 			// The hub wakes this waiter; the poll covers only a partition
 			// that moves to another host meanwhile.
 			wait = localPoll

@@ -406,19 +406,7 @@ func startConsumed(start *Message, history []*Event) bool {
 func consumedIDs(history []*Event) []string {
 	seen := map[string]struct{}{}
 	for _, ev := range history {
-		switch ev.Kind {
-		case EventExecutionStarted:
-			for _, id := range ev.Seen {
-				seen[id] = struct{}{}
-			}
-			if ev.MessageID != "" {
-				seen[ev.MessageID] = struct{}{}
-			}
-		case EventEventRaised, EventExecutionSuspended, EventExecutionResumed:
-			if ev.MessageID != "" {
-				seen[ev.MessageID] = struct{}{}
-			}
-		}
+		consumedBy(ev, func(id string) { seen[id] = struct{}{} })
 	}
 	return slices.Sorted(maps.Keys(seen))
 }

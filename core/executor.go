@@ -380,12 +380,7 @@ func (e *executor) track(ev *Event, live bool) {
 	case EventExecutionStarted:
 		e.executionID = ev.ExecutionID
 		e.startedAt, e.trace = ev.Time, ev.Trace
-		for _, id := range ev.Seen {
-			e.seenMsgs[id] = struct{}{}
-		}
-		if ev.MessageID != "" {
-			e.seenMsgs[ev.MessageID] = struct{}{}
-		}
+		consumedBy(ev, e.seen)
 	case EventActivityScheduled:
 		t := &ActivityTask{Partition: e.partition, InstanceID: e.instanceID, ExecutionID: e.executionID, TaskID: ev.TaskID,
 			Name: ev.Name, Version: ev.Version, Input: ev.Data, ScheduledAt: ev.Time, Trace: e.trace}
@@ -434,9 +429,7 @@ func (e *executor) track(ev *Event, live bool) {
 				Data: ev.Data, ExecutionID: ev.ExecutionID, Trace: e.trace.child(ev.InstanceID, ev.ExecutionID)})
 		}
 	case EventEventRaised, EventExecutionSuspended, EventExecutionResumed:
-		if ev.MessageID != "" {
-			e.seenMsgs[ev.MessageID] = struct{}{}
-		}
+		consumedBy(ev, e.seen)
 	case EventTaskCanceled:
 		switch {
 		case e.timers[ev.TaskID] != (TimerRow{}):
@@ -475,6 +468,26 @@ func (e *executor) executionSpan(ev *Event) spanRecord {
 		rec.status = StatusContinuedAsNew
 	}
 	return rec
+}
+
+func (e *executor) seen(id string) { e.seenMsgs[id] = struct{}{} }
+
+// consumedBy names the ids of the messages ev records as consumed: a start's
+// own and those it inherited (Seen), an event's, a suspend's or a resume's.
+// Duplicates of them are dropped, across continue-as-new and restarts too.
+func consumedBy(ev *Event, add func(id string)) {
+	switch ev.Kind {
+	case EventExecutionStarted:
+		for _, id := range ev.Seen {
+			add(id)
+		}
+	case EventEventRaised, EventExecutionSuspended, EventExecutionResumed:
+	default:
+		return
+	}
+	if ev.MessageID != "" {
+		add(ev.MessageID)
+	}
 }
 
 func (e *executor) dropActivity(task int64, live, cancelled bool) {

@@ -244,7 +244,7 @@ func failureCounts(c *[numFailureClasses]atomic.Int64) map[string]int64 {
 type RuntimeStats struct {
 	Episodes            int64 // episodes committed
 	CacheHits           int64 // episodes that continued a cached executor
-	CacheMisses         int64 // episodes that loaded and replayed history
+	CacheMisses         int64 // episodes without a cached executor: history loaded and replayed, or a new instance
 	Conflicts           int64 // commits rejected by their token
 	ActivitiesLocal     int64 // activities run on the owning host
 	ActivitiesOffloaded int64 // activities sent to the work-item queue

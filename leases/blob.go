@@ -118,7 +118,8 @@ func (s *BlobStore) leaseClient(name, id string) *lease.BlobClient {
 
 // Acquire implements Store: acquire the lease (creating the blob on first
 // use), read the previous epoch, then write owner and epoch+1 with the lease
-// id. Three operations; four the first time.
+// id. Three operations; five the first time (the first Acquire Lease answers
+// 404, the blob is created, and the lease is acquired again).
 func (s *BlobStore) Acquire(ctx context.Context, partition int, owner string, d time.Duration) (*Lease, error) {
 	if err := checkArgs(partition, owner); err != nil {
 		return nil, err

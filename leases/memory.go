@@ -126,24 +126,17 @@ func (s *MemoryStore) current(l *Lease) *memLease {
 
 // Renew implements Store.
 func (s *MemoryStore) Renew(ctx context.Context, l *Lease) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkLease(l); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.current(l)
-	if m == nil {
-		return lostErr("renew", l)
-	}
-	m.expires = s.now().Add(m.d)
-	return nil
+	return s.withCurrent(ctx, "renew", l, func(m *memLease) { m.expires = s.now().Add(m.d) })
 }
 
 // Release implements Store.
 func (s *MemoryStore) Release(ctx context.Context, l *Lease) error {
+	return s.withCurrent(ctx, "release", l, func(m *memLease) { m.id = "" })
+}
+
+// withCurrent applies f to the stored lease while l is still it, under the
+// store's lock; otherwise the lease is lost.
+func (s *MemoryStore) withCurrent(ctx context.Context, op string, l *Lease, f func(*memLease)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -154,9 +147,9 @@ func (s *MemoryStore) Release(ctx context.Context, l *Lease) error {
 	defer s.mu.Unlock()
 	m := s.current(l)
 	if m == nil {
-		return lostErr("release", l)
+		return lostErr(op, l)
 	}
-	m.id = ""
+	f(m)
 	return nil
 }
 

@@ -100,10 +100,7 @@ func (c *Collector) collectQueues(ch chan<- prometheus.Metric, owned []int, ownA
 		if q.Partition >= 0 && !ownAll && !slices.Contains(owned, q.Partition) {
 			continue
 		}
-		age := 0.0
-		if !q.OldestInsertion.IsZero() && q.ReadAt.After(q.OldestInsertion) {
-			age = q.ReadAt.Sub(q.OldestInsertion).Seconds()
-		}
+		age := q.Age().Seconds()
 		p := strconv.Itoa(q.Partition)
 		ch <- prometheus.MustNewConstMetric(descQueueDepth, prometheus.GaugeValue, float64(q.ApproximateCount), q.Name, p)
 		ch <- prometheus.MustNewConstMetric(descQueueAge, prometheus.GaugeValue, age, q.Name, p)

@@ -20,17 +20,11 @@ func (h *Hub) DeadLetter(ctx context.Context, id string) (*core.DeadLetter, erro
 // ReplayDeadLetter sends a dead letter back to the queue it came from and
 // removes it; ErrDeadLetterNotFound when there is none with that id.
 func (h *Hub) ReplayDeadLetter(ctx context.Context, id string) error {
-	if _, err := h.DeadLetter(ctx, id); err != nil {
-		return err
-	}
 	return h.Provider.ReplayDeadLetter(ctx, id)
 }
 
 // DiscardDeadLetter deletes a dead letter; ErrDeadLetterNotFound when there
 // is none with that id.
 func (h *Hub) DiscardDeadLetter(ctx context.Context, id string) error {
-	if _, err := h.DeadLetter(ctx, id); err != nil {
-		return err
-	}
 	return h.Provider.DiscardDeadLetter(ctx, id)
 }

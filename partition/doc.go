@@ -96,6 +96,6 @@
 // writes and 4 List calls (one per steady scan): 30 operations for n = 16, as
 // TestIdleStorageOperations counts. With other live hosts, the scans cost
 // 40 a minute instead of 4. Acquiring a partition costs 3
-// operations on Azure (4 the first time, when its blob is created),
+// operations on Azure (5 the first time, when its blob is created),
 // releasing it one.
 package partition

@@ -162,7 +162,6 @@ func (a *app) hubName() (string, error) {
 	return a.taskHub, nil
 }
 
-// openHub opens the existing task hub named by --taskhub.
 // instanceHub checks an instance id given on the command line, then opens
 // the task hub: a bad id is a usage error that needs no storage.
 func (a *app) instanceHub(ctx context.Context, id string) (*ops.Hub, error) {
@@ -172,6 +171,7 @@ func (a *app) instanceHub(ctx context.Context, id string) (*ops.Hub, error) {
 	return a.openHub(ctx)
 }
 
+// openHub opens the existing task hub named by --taskhub.
 func (a *app) openHub(ctx context.Context) (*ops.Hub, error) {
 	if a.hub != nil {
 		return a.hub, nil
@@ -192,6 +192,9 @@ func (a *app) openHub(ctx context.Context) (*ops.Hub, error) {
 func (a *app) exitCode(err error) int {
 	var ue *usageError
 	switch {
+	case a.ran && errors.Is(err, ops.ErrDeadLetterNotFound):
+		// The provider also marks it invalid input; the id was well formed.
+		return exitFailed
 	case !a.ran, errors.As(err, &ue), errors.Is(err, core.ErrInvalidInput), errors.Is(err, core.ErrPayloadTooLarge):
 		return exitUsage
 	}

@@ -28,9 +28,6 @@ func (a *app) raiseCommand() *cobra.Command {
 	c.Flags().StringVar(&data, "data", "", "event data as JSON, for example '{\"approved\":true}'")
 	c.RunE = a.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 		id, event := args[0], args[1]
-		if err := checkInstanceID(id); err != nil {
-			return err
-		}
 		if err := core.ValidateName("event name", event); err != nil {
 			return &usageError{err}
 		}
@@ -42,7 +39,7 @@ func (a *app) raiseCommand() *cobra.Command {
 			}
 			payload = b
 		}
-		h, err := a.openHub(ctx)
+		h, err := a.instanceHub(ctx, id)
 		if err != nil {
 			return err
 		}

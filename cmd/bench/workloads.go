@@ -45,26 +45,7 @@ type planOptions struct {
 const wideFanOut = "WideFanOut"
 
 func registerBenchOnly(reg *core.Registry) error {
-	return core.RegisterOrchestration(reg, func(ctx *core.OrchestrationContext, n int) (int64, error) {
-		all := make([]core.Awaitable, n)
-		squares := make([]*core.Future[int64], n)
-		for i := range n {
-			squares[i] = core.CallActivity[int64](ctx, samples.Square, int64(i+1))
-			all[i] = squares[i]
-		}
-		if err := core.WhenAll(ctx, all...); err != nil {
-			return 0, err
-		}
-		var sum int64
-		for _, f := range squares {
-			v, err := f.Await(ctx)
-			if err != nil {
-				return 0, err
-			}
-			sum += v
-		}
-		return sum, nil
-	}, core.WithName(wideFanOut))
+	return core.RegisterOrchestration(reg, samples.SquareSum, core.WithName(wideFanOut))
 }
 
 var cityPool = []string{"Oslo", "Lima", "Kyoto", "Accra", "Quito", "Perth", "Riga", "Dakar", "Tokyo", "Cairo"}
