@@ -12,6 +12,7 @@ import (
 // cache, with activities on the owner and through the work-item queue.
 func TestAzuriteConformance(t *testing.T) {
 	providertest.Run(t, func(t testing.TB) core.Provider { return newTestProvider(t) }, providertest.Options{
+		MaxPacked: maxPackParts,
 		Variants: []providertest.Variant{
 			{Name: "cache", Cache: true},
 			{Name: "nocache"},

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -269,12 +271,38 @@ func (p *Provider) DeadLetterMessages(ctx context.Context, partition int, msgs [
 		}
 		held = append(held, m)
 	}
-	return parallel(len(held), maxParallel, func(i int) error {
-		m := held[i]
+	record := func(m *core.Message) *deadLetterRecord {
 		rc := m.Receipt.(*receipt)
-		dl := &deadLetterRecord{kind: dlMessage, partition: partition, reason: reason, instanceID: m.InstanceID,
+		return &deadLetterRecord{kind: dlMessage, partition: partition, reason: reason, instanceID: m.InstanceID,
 			dequeueCount: m.DequeueCount, text: rc.text, blob: rc.blob}
-		err := p.deadLetterHeld(ctx, rc, dl, fmt.Sprintf("message %q of instance %q", m.ID, m.InstanceID))
+	}
+	// The parts of a pack are dead-lettered together, each as a message of
+	// its own (pack.go).
+	var singles []*core.Message
+	var packs []*packState
+	parts := map[*packState]map[int]*core.Message{}
+	for _, m := range held {
+		rc := m.Receipt.(*receipt)
+		if rc.pack == nil {
+			singles = append(singles, m)
+			continue
+		}
+		if parts[rc.pack] == nil {
+			packs = append(packs, rc.pack)
+			parts[rc.pack] = map[int]*core.Message{}
+		}
+		parts[rc.pack][rc.part] = m
+	}
+	return parallel(len(singles)+len(packs), maxParallel, func(i int) error {
+		if i >= len(singles) {
+			ps := packs[i-len(singles)]
+			byPart := parts[ps]
+			return p.deadLetterParts(ctx, ps, slices.Sorted(maps.Keys(byPart)), func(part int) *deadLetterRecord {
+				return record(byPart[part])
+			})
+		}
+		m := singles[i]
+		err := p.deadLetterHeld(ctx, m.Receipt.(*receipt), record(m), fmt.Sprintf("message %q of instance %q", m.ID, m.InstanceID))
 		if errors.Is(err, core.ErrLockLost) {
 			return nil
 		}

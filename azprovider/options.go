@@ -51,6 +51,13 @@ type Options struct {
 	// Azure SDK pipeline of every client.
 	Retry RetryOptions
 
+	// NoMessagePacking sends every control message in a queue message of
+	// its own. By default messages for one partition that are sent at about
+	// the same time share queue messages (up to 32 in one), which divides
+	// the queue operations they cost. Set it while hosts of a build that
+	// cannot read packs still run against the task hub.
+	NoMessagePacking bool
+
 	// Transport, if set, sends the HTTP requests instead of the default
 	// client (tests inject faults with it).
 	Transport policy.Transporter

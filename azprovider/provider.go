@@ -41,6 +41,8 @@ type Provider struct {
 	// the commit that wrote it or from OpenPartition), so that the commit that
 	// deletes the unit can delete the blob without reading the row first.
 	outboxBlobs sync.Map // unit id → blob name
+	// senders pack the control messages of each partition (pack.go).
+	senders []sender
 
 	now func() time.Time
 }
@@ -96,6 +98,7 @@ func newProvider(opts Options) (*Provider, error) {
 	}
 	p.table = p.tables.NewClient(p.tableName)
 	p.control = make([]*azqueue.QueueClient, p.n)
+	p.senders = make([]sender, p.n)
 	for i := range p.control {
 		p.control[i] = p.queues.NewQueueClient(p.controlQueueName(i))
 	}

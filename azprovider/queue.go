@@ -43,6 +43,9 @@ type envelope struct {
 	// Hidden counts the dequeues that only hid the message again until
 	// NotBefore; they are not deliveries, so they do not count as such.
 	Hidden int `json:"$hidden,omitempty"`
+	// Pack and Base: several messages in one (pack.go).
+	Pack []json.RawMessage `json:"$pack,omitempty"`
+	Base []int             `json:"$base,omitempty"`
 }
 
 // xmlSafe escapes, inside JSON text, the characters XML 1.0 cannot carry.
@@ -77,7 +80,8 @@ func (p *Provider) queueText(ctx context.Context, body []byte, blobKind string, 
 }
 
 // openText reads queue text: the encoded body and the envelope around it
-// (zero for plain text). A blob it names is read.
+// (zero for plain text). A blob it names is read. For a pack the body is
+// nil and env.Pack holds the messages.
 func (p *Provider) openText(ctx context.Context, text string) ([]byte, envelope, error) {
 	if len(text) < len(envelopePrefix) || text[:len(envelopePrefix)] != envelopePrefix {
 		return []byte(text), envelope{}, nil
@@ -85,6 +89,9 @@ func (p *Provider) openText(ctx context.Context, text string) ([]byte, envelope,
 	var env envelope
 	if err := json.Unmarshal([]byte(text), &env); err != nil {
 		return nil, env, err
+	}
+	if len(env.Pack) > 0 {
+		return nil, env, nil
 	}
 	if env.Ref == "" {
 		return env.Msg, env, nil
@@ -102,8 +109,22 @@ type receipt struct {
 	text      string // kept: an update of the visibility must resend it
 	blob      string // the blob the text names, if any
 
+	// A part of a pack: text is the part's message, and every operation on
+	// the queue message goes through the pack (pack.go).
+	pack *packState
+	part int
+
 	mu  sync.Mutex
 	pop string
+}
+
+// queueMessage is the receipt of the queue message rc is part of: rc itself
+// unless rc is a part of a pack.
+func (rc *receipt) queueMessage() *receipt {
+	if rc.pack != nil {
+		return rc.pack.rc
+	}
+	return rc
 }
 
 func (r *receipt) popReceipt() string {
@@ -131,6 +152,9 @@ func lostLock(err error) bool {
 
 // SendMessages enqueues each message on its partition's control queue, in
 // order within a partition (partitions in parallel). Messages never expire.
+// Every message is checked and encoded before any is sent. Messages due now
+// are packed with others for the same partition (pack.go); delayed ones go
+// alone.
 func (p *Provider) SendMessages(ctx context.Context, msgs []*core.Message) error {
 	byPartition := make([][]*core.Message, p.n)
 	var parts []int
@@ -152,21 +176,73 @@ func (p *Provider) SendMessages(ctx context.Context, msgs []*core.Message) error
 		}
 		byPartition[q] = append(byPartition[q], m)
 	}
-	return parallel(len(parts), maxParallel, func(i int) error {
-		q := parts[i]
+	if p.opts.NoMessagePacking {
+		return parallel(len(parts), maxParallel, func(i int) error {
+			q := parts[i]
+			for _, m := range byPartition[q] {
+				if err := p.sendMessage(ctx, q, m); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	// Encode everything first: bad input sends nothing.
+	now := p.now()
+	bodies := make([][][]byte, len(parts))
+	var delayed []*core.Message
+	for i, q := range parts {
 		for _, m := range byPartition[q] {
-			if err := p.sendMessage(ctx, q, m); err != nil {
+			if m.VisibleAt.After(now) {
+				delayed = append(delayed, m)
+				continue
+			}
+			b, err := encodeMessage(m)
+			if err != nil {
 				return err
 			}
+			bodies[i] = append(bodies[i], xmlSafe(b))
 		}
-		return nil
+	}
+	dones := make([]chan error, len(parts))
+	for i, q := range parts {
+		if len(bodies[i]) > 0 {
+			dones[i] = p.handToSender(q, bodies[i])
+		}
+	}
+	err := parallel(len(delayed), maxParallel, func(i int) error {
+		m := delayed[i]
+		return p.sendMessage(ctx, p.PartitionOf(m.InstanceID), m)
 	})
+	for _, done := range dones {
+		if done == nil {
+			continue
+		}
+		select {
+		case e := <-done:
+			if err == nil {
+				err = e
+			}
+		case <-ctx.Done():
+			// The sender goes on; the messages may still arrive.
+			return ctx.Err()
+		}
+	}
+	return err
+}
+
+func encodeMessage(m *core.Message) ([]byte, error) {
+	body, err := core.EncodeMessage(m)
+	if err != nil {
+		return nil, fmt.Errorf("%w: message %q to instance %q: %v", core.ErrInvalidInput, m.ID, m.InstanceID, err)
+	}
+	return body, nil
 }
 
 func (p *Provider) sendMessage(ctx context.Context, partition int, m *core.Message) error {
-	body, err := core.EncodeMessage(m)
+	body, err := encodeMessage(m)
 	if err != nil {
-		return fmt.Errorf("%w: message %q to instance %q: %v", core.ErrInvalidInput, m.ID, m.InstanceID, err)
+		return err
 	}
 	var delay time.Duration
 	var notBefore time.Time
@@ -204,6 +280,8 @@ func (p *Provider) enqueue(ctx context.Context, q *azqueue.QueueClient, name, te
 type fetched struct {
 	rc    *receipt
 	body  []byte
+	parts [][]byte // a pack's messages (body is nil)
+	base  []int    // their earlier deliveries
 	count int
 	err   error // the message cannot be read: dead-letter it
 }
@@ -232,6 +310,14 @@ func (p *Provider) dequeue(ctx context.Context, q *azqueue.QueueClient, name str
 			return err // the blob could not be read now; the message comes back after the lock
 		case err != nil:
 			f.err = err
+		case len(env.Pack) > 0 && partition < 0:
+			f.err = errors.New("a pack of messages on the work-item queue, where only single work items are sent")
+		case len(env.Pack) > 0:
+			f.parts = make([][]byte, len(env.Pack))
+			for i, b := range env.Pack {
+				f.parts[i] = b
+			}
+			f.base = env.Base
 		case !env.NotBefore.IsZero() && env.NotBefore.After(p.now()):
 			// Not due yet (beyond the 7-day visibility limit): hide it again.
 			env.Hidden++
@@ -279,6 +365,7 @@ func (p *Provider) FetchMessages(ctx context.Context, partition, max int, lock t
 	if max <= 0 {
 		return []*core.Message{}, nil
 	}
+	lockUntil := time.Now().Add(lock)
 	fs, err := p.dequeue(ctx, p.control[partition], p.controlQueueName(partition), partition, min(max, maxDequeue), lock)
 	if err != nil {
 		return nil, err
@@ -286,6 +373,10 @@ func (p *Provider) FetchMessages(ctx context.Context, partition, max int, lock t
 	msgs := make([]*core.Message, 0, len(fs))
 	var bad []*fetched
 	for _, f := range fs {
+		if f.err == nil && f.parts != nil {
+			msgs = append(msgs, p.openPack(ctx, f, lockUntil)...)
+			continue
+		}
 		if f.err == nil {
 			m, err := core.DecodeMessage(f.body)
 			if err == nil {
@@ -308,15 +399,17 @@ func (p *Provider) FetchMessages(ctx context.Context, partition, max int, lock t
 // AbandonMessages makes fetched messages visible again after delay. A
 // message whose lock is already lost is skipped.
 func (p *Provider) AbandonMessages(ctx context.Context, partition int, msgs []*core.Message, delay time.Duration) error {
-	rcs := receipts(msgs)
-	return parallel(len(rcs), maxParallel, func(i int) error {
-		return p.release(ctx, rcs[i], delay)
+	return p.settleReceipts(ctx, receipts(msgs), true, delay, func(rc *receipt) error {
+		return p.release(ctx, rc, delay)
 	})
 }
 
 // release sets a fetched message's visibility to delay; a lost lock is not
 // an error.
 func (p *Provider) release(ctx context.Context, rc *receipt, delay time.Duration) error {
+	if rc.pack != nil {
+		return p.settlePack(ctx, rc.pack, []int{rc.part}, true, delay)
+	}
 	_, err := p.setVisibility(ctx, rc, delay, 0, "abandon message")
 	return err
 }
@@ -324,13 +417,15 @@ func (p *Provider) release(ctx context.Context, rc *receipt, delay time.Duration
 // DeleteMessages deletes fetched messages, and then the blobs they name. A
 // message already gone, or locked again by another fetch, is skipped.
 func (p *Provider) DeleteMessages(ctx context.Context, partition int, msgs []*core.Message) error {
-	rcs := receipts(msgs)
-	return parallel(len(rcs), maxParallel, func(i int) error {
-		return p.deleteMessage(ctx, rcs[i], true)
+	return p.settleReceipts(ctx, receipts(msgs), false, 0, func(rc *receipt) error {
+		return p.deleteMessage(ctx, rc, true)
 	})
 }
 
 func (p *Provider) deleteMessage(ctx context.Context, rc *receipt, withBlob bool) error {
+	if rc.pack != nil {
+		return p.settlePack(ctx, rc.pack, []int{rc.part}, false, 0)
+	}
 	_, err := rc.queue.DeleteMessage(ctx, rc.id, rc.popReceipt(), nil)
 	switch {
 	case err == nil:

@@ -115,6 +115,7 @@ func itemReceipt(item *core.ActivityWorkItem) (*receipt, error) {
 // at least minimum) and keeps the new pop receipt. lost reports a stale
 // receipt: the item was deleted, or fetched again after its lock expired.
 func (p *Provider) setVisibility(ctx context.Context, rc *receipt, d time.Duration, minimum int32, op string) (lost bool, err error) {
+	rc = rc.queueMessage()
 	resp, err := rc.queue.UpdateMessage(ctx, rc.id, rc.popReceipt(), rc.text, &azqueue.UpdateMessageOptions{VisibilityTimeout: ptr(visibility(d, minimum))})
 	switch {
 	case err == nil:

@@ -94,8 +94,17 @@ func (w *partitionWorker) process(ctx context.Context, msgs []*Message) {
 		}
 		w.outcomes(ctx, committing, results, err)
 	}
+	// The consumed messages of every job are deleted together: one call,
+	// whose requests run in parallel (and whose packs are deleted once).
+	var consumed []*Message
 	for _, j := range jobs {
-		w.settle(ctx, j)
+		consumed = append(consumed, w.settle(ctx, j)...)
+	}
+	if len(consumed) > 0 {
+		if err := w.r.p.DeleteMessages(ctx, w.p, consumed); err != nil && ctx.Err() == nil {
+			// They come back and are dropped as duplicates.
+			w.r.log.Warn().Err(err).Int("partition", w.p).Int("messages", len(consumed)).Msg("delete consumed messages")
+		}
 	}
 }
 
@@ -640,9 +649,10 @@ func (w *partitionWorker) committed(ctx context.Context, j *job, token CommitTok
 	}
 }
 
-// settle disposes of the job's messages: deletes the consumed ones and
-// confirms in-memory deliveries, abandons, dead-letters, re-sends or re-queues the others.
-func (w *partitionWorker) settle(ctx context.Context, j *job) {
+// settle disposes of the job's messages: it confirms in-memory deliveries,
+// abandons, dead-letters, re-sends or re-queues the others, and returns the
+// consumed fetched messages, for the caller to delete.
+func (w *partitionWorker) settle(ctx context.Context, j *job) []*Message {
 	r := w.r
 	if len(j.resend) > 0 {
 		if err := r.p.SendMessages(ctx, j.resend); err != nil {
@@ -682,12 +692,6 @@ func (w *partitionWorker) settle(ctx context.Context, j *job) {
 			items = append(items, w.takeWorkItems(m.ID)...)
 		}
 	}
-	if len(fetched) > 0 {
-		if err := r.p.DeleteMessages(ctx, w.p, fetched); err != nil && ctx.Err() == nil {
-			// They come back and are dropped as duplicates.
-			r.log.Warn().Err(err).Str("instance", j.id).Msg("delete consumed messages")
-		}
-	}
 	r.deleteWorkItems(ctx, items)
 	if len(j.abandon) > 0 {
 		if err := r.p.AbandonMessages(ctx, w.p, j.abandon, j.abandonFor); err != nil && ctx.Err() == nil {
@@ -714,4 +718,5 @@ func (w *partitionWorker) settle(ctx context.Context, j *job) {
 	if j.ci != nil && j.ci.exec != nil {
 		j.ci.exec.close()
 	}
+	return fetched
 }

@@ -41,7 +41,8 @@ type Provider interface {
 	// host released. It does not fail.
 	ClosePartition(partition int)
 	// FetchMessages returns up to max messages of the partition's control
-	// queue, locked for lock. It returns an empty slice, not an error, when
+	// queue, locked for lock (a provider that packs several messages into
+	// one queue message takes up to max queue messages). It returns an empty slice, not an error, when
 	// there are none; it does not wait for messages to arrive. Messages that
 	// cannot be decoded are dead-lettered by the provider, never returned.
 	FetchMessages(ctx context.Context, partition, max int, lock time.Duration) ([]*Message, error)

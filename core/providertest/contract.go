@@ -139,8 +139,8 @@ func contractRouting(c *contract) {
 }
 
 // contractBatchArrivesExactlyOnce: every message of a batch arrives once,
-// fetches honour max, and locked messages are not handed out again. Order
-// is not checked: Azure queues do not keep it.
+// fetches honour max (times Options.MaxPacked), and locked messages are not
+// handed out again. Order is not checked: Azure queues do not keep it.
 func contractBatchArrivesExactlyOnce(c *contract) {
 	p := c.p.PartitionOf("batch-0")
 	ids := c.idsIn(p, "batch-", 3)
@@ -156,8 +156,8 @@ func contractBatchArrivesExactlyOnce(c *contract) {
 		first, err = c.p.FetchMessages(c.ctx(), p, 5, c.longLock())
 		c.noErr(err, "FetchMessages(max 5)")
 	}
-	if len(first) == 0 || len(first) > 5 {
-		c.t.Fatalf("FetchMessages(max 5) returned %d messages", len(first))
+	if len(first) == 0 || len(first) > 5*c.opts.MaxPacked {
+		c.t.Fatalf("FetchMessages(max 5) returned %d messages (the provider packs at most %d in one queue message)", len(first), c.opts.MaxPacked)
 	}
 	byID := map[string]*core.Message{}
 	for _, m := range msgs {

@@ -30,6 +30,10 @@ type Options struct {
 	// MinLock is the shortest lock the provider honours, for the contract's
 	// lock-expiry tests. Default 1s.
 	MinLock time.Duration
+	// MaxPacked is the most messages the provider carries in one queue
+	// message: FetchMessages(max) may then return up to max × MaxPacked
+	// messages. Default 1 (max bounds the messages themselves).
+	MaxPacked int
 }
 
 // Variant is one runtime configuration.
@@ -54,6 +58,7 @@ func (o Options) withDefaults() Options {
 	if o.MinLock == 0 {
 		o.MinLock = time.Second
 	}
+	o.MaxPacked = max(o.MaxPacked, 1)
 	return o
 }
 

@@ -1,0 +1,431 @@
+package azprovider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
+
+	"github.com/azdurable/azdurable/core"
+)
+
+// Packing: several control messages for one partition travel in one queue
+// message, so that a client starting a thousand instances, or an episode
+// batch sending to another partition, pays a few queue puts, gets and
+// deletes instead of a thousand of each. On Azurite a message's put, get and
+// delete cost several table inserts' worth of CPU each (bench -workload
+// opcost), so this is where the storage cost of a hello orchestration went.
+//
+// Sending: each partition has one sender. A SendMessages call hands its
+// messages for that partition to the sender and waits; the sender puts what
+// has gathered while its previous put was in flight, as packs of at most
+// maxPackParts messages and maxQueueText bytes, in order. A lone message
+// waits for nothing (no timer, no added latency) and goes as plain text, as
+// it did before packing. Messages delayed, and messages too large to share
+// a queue message, go alone.
+//
+// Receiving: a pack opens into its messages, each with a receipt naming the
+// pack and its place in it. Deleting, abandoning or dead-lettering one of
+// them only records its outcome; the queue message itself is acted on when
+// every part has one:
+//   - all consumed (deleted or dead-lettered): the queue message is deleted;
+//   - all abandoned: its visibility is set to the shortest of their delays;
+//   - some of each: the abandoned parts are put again as a new pack that
+//     carries their delivery counts ($base), then the queue message is
+//     deleted (put before delete: a crash between leaves duplicates, which
+//     receivers drop, never a loss).
+//
+// A pack whose lock expires before every part has an outcome is delivered
+// again whole; the parts that were committed are then duplicates and are
+// dropped (DESIGN §5: every receiver drops duplicates). The delivery count of
+// a part is the queue message's dequeue count plus its $base, so poison
+// detection works per message.
+//
+//	{"$pack":[{…},{…}],"$base":[0,3]}
+
+const maxPackParts = 32
+
+// packDoc is the queue text of a pack.
+type packDoc struct {
+	Pack []json.RawMessage `json:"$pack"`
+	Base []int             `json:"$base,omitempty"`
+}
+
+// packText encodes messages (already xmlSafe) as one pack.
+func packText(bodies [][]byte, base []int) string {
+	n := len(`{"$pack":[]}`) + len(bodies)
+	for _, b := range bodies {
+		n += len(b)
+	}
+	var buf bytes.Buffer
+	buf.Grow(n + 16 + 4*len(base))
+	buf.WriteString(`{"$pack":[`)
+	for i, b := range bodies {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(b)
+	}
+	buf.WriteByte(']')
+	if base != nil {
+		buf.WriteString(`,"$base":[`)
+		for i, c := range base {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			fmt.Fprint(&buf, c)
+		}
+		buf.WriteByte(']')
+	}
+	buf.WriteByte('}')
+	return buf.String()
+}
+
+// packState is one fetched pack: the queue message and its parts. The
+// queue message always holds exactly the parts that have no outcome yet.
+type packState struct {
+	rc     *receipt // the queue message; its text is kept current
+	bodies [][]byte // each part's encoded message
+	counts []int    // each part's delivery count
+	base   []int    // each part's deliveries before this queue message ($base)
+
+	mu        sync.Mutex // held across the I/O that settles parts
+	settled   []bool
+	left      int
+	lockUntil time.Time
+	gone      bool // the lock was lost: the queue message is someone else's
+}
+
+func newPackState(rc *receipt, bodies [][]byte, counts, base []int, lockUntil time.Time) *packState {
+	return &packState{rc: rc, bodies: bodies, counts: counts, base: base, settled: make([]bool, len(bodies)),
+		left: len(bodies), lockUntil: lockUntil}
+}
+
+// partReceipt is the receipt of part i: it carries the part's own text (a
+// dead letter of it holds that message alone) and points at the pack.
+func (ps *packState) partReceipt(i int) *receipt {
+	return &receipt{queue: ps.rc.queue, queueName: ps.rc.queueName, partition: ps.rc.partition,
+		id: ps.rc.id, text: string(ps.bodies[i]), pack: ps, part: i}
+}
+
+// unsettled returns the parts among parts that have no outcome yet.
+func (ps *packState) unsettled(parts []int) []int {
+	var out []int
+	for _, i := range parts {
+		if !ps.settled[i] && !slices.Contains(out, i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// textWithout is the pack's text without the parts in drop (and without
+// those settled before).
+func (ps *packState) textWithout(drop []int) string {
+	var bodies [][]byte
+	var base []int
+	carried := false
+	for i, b := range ps.bodies {
+		if ps.settled[i] || slices.Contains(drop, i) {
+			continue
+		}
+		bodies = append(bodies, b)
+		base = append(base, ps.base[i])
+		carried = carried || ps.base[i] > 0
+	}
+	if !carried {
+		base = nil
+	}
+	return packText(bodies, base)
+}
+
+// settlePack gives parts of one pack their outcome: consumed (deleted or
+// dead-lettered), or abandoned to be delivered again after delay. Then the
+// queue message matches what is left: deleted when nothing is, released
+// after delay when only the parts abandoned now are, else rewritten to hold
+// the parts left, keeping its lock, after the parts abandoned now were put
+// again as a pack of their own that carries their delivery counts. Parts
+// that already have an outcome, or whose pack was fetched again by someone
+// else, are skipped. On an error the parts keep no outcome: they come back
+// when the lock expires.
+func (p *Provider) settlePack(ctx context.Context, ps *packState, parts []int, abandon bool, delay time.Duration) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return p.settlePackLocked(ctx, ps, parts, abandon, delay)
+}
+
+func (p *Provider) settlePackLocked(ctx context.Context, ps *packState, parts []int, abandon bool, delay time.Duration) error {
+	parts = ps.unsettled(parts)
+	if len(parts) == 0 || ps.gone {
+		return nil
+	}
+	rc := ps.rc
+	var err error
+	switch {
+	case ps.left == len(parts) && !abandon:
+		_, err = rc.queue.DeleteMessage(ctx, rc.id, rc.popReceipt(), nil)
+		if err != nil && !lostLock(err) {
+			err = p.storageErr("delete message", "queue "+rc.queueName, err)
+		}
+	case ps.left == len(parts):
+		var lost bool
+		lost, err = p.setVisibility(ctx, rc, delay, 0, "abandon message")
+		if lost {
+			ps.gone = true
+		}
+	default:
+		if abandon {
+			bodies := make([][]byte, len(parts))
+			base := make([]int, len(parts))
+			for k, i := range parts {
+				bodies[k], base[k] = ps.bodies[i], ps.counts[i]
+			}
+			if err := p.enqueue(ctx, rc.queue, rc.queueName, packText(bodies, base), delay); err != nil {
+				return err
+			}
+		}
+		text := ps.textWithout(parts)
+		var resp azqueue.UpdateMessageResponse
+		resp, err = rc.queue.UpdateMessage(ctx, rc.id, rc.popReceipt(), text,
+			&azqueue.UpdateMessageOptions{VisibilityTimeout: ptr(visibility(time.Until(ps.lockUntil), 0))})
+		switch {
+		case err == nil:
+			rc.setPop(deref(resp.PopReceipt))
+			rc.text = text
+		case lostLock(err):
+		default:
+			err = p.storageErr("rewrite pack", "queue "+rc.queueName, err)
+		}
+	}
+	if err != nil && lostLock(err) {
+		ps.gone, err = true, nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, i := range parts {
+		ps.settled[i] = true
+	}
+	ps.left -= len(parts)
+	return nil
+}
+
+// settleReceipts settles fetched messages: those not in a pack one by one
+// with single, the parts of a pack together (one request per pack).
+func (p *Provider) settleReceipts(ctx context.Context, rcs []*receipt, abandon bool, delay time.Duration, single func(*receipt) error) error {
+	var singles []*receipt
+	var packs []*packState
+	parts := map[*packState][]int{}
+	for _, rc := range rcs {
+		if rc.pack == nil {
+			singles = append(singles, rc)
+			continue
+		}
+		if _, ok := parts[rc.pack]; !ok {
+			packs = append(packs, rc.pack)
+		}
+		parts[rc.pack] = append(parts[rc.pack], rc.part)
+	}
+	return parallel(len(singles)+len(packs), maxParallel, func(i int) error {
+		if i < len(singles) {
+			return single(singles[i])
+		}
+		ps := packs[i-len(singles)]
+		return p.settlePack(ctx, ps, parts[ps], abandon, delay)
+	})
+}
+
+// deadLetterParts dead-letters parts of one pack, each as a message of its
+// own, while the pack's lock is still held; parts already settled, or of a
+// pack fetched again since, are skipped.
+func (p *Provider) deadLetterParts(ctx context.Context, ps *packState, parts []int, dl func(i int) *deadLetterRecord) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	parts = ps.unsettled(parts)
+	if len(parts) == 0 || ps.gone {
+		return nil
+	}
+	// Extending the lock proves it current and keeps the pack locked while
+	// the dead letters are written.
+	lost, err := p.setVisibility(ctx, ps.rc, deadLetterLock, 1, "lock for dead-lettering")
+	switch {
+	case err != nil:
+		return err
+	case lost:
+		ps.gone = true
+		return nil
+	}
+	ps.lockUntil = time.Now().Add(deadLetterLock)
+	for _, i := range parts {
+		if err := p.writeDeadLetter(ctx, dl(i)); err != nil {
+			return err
+		}
+	}
+	return p.settlePackLocked(ctx, ps, parts, false, 0)
+}
+
+// sender gathers the messages for one partition's control queue.
+type sender struct {
+	mu      sync.Mutex
+	pending []*sendReq
+	running bool
+}
+
+// sendReq is one call's share of a partition's messages.
+type sendReq struct {
+	bodies [][]byte // encoded and xmlSafe, in order
+	done   chan error
+}
+
+// sendTimeout bounds one round of a sender: it serves many callers, so it
+// does not run under any one caller's context.
+const sendTimeout = 5 * time.Minute
+
+// handToSender hands bodies to the partition's sender and returns the channel
+// that reports their outcome.
+func (p *Provider) handToSender(partition int, bodies [][]byte) chan error {
+	req := &sendReq{bodies: bodies, done: make(chan error, 1)}
+	s := &p.senders[partition]
+	s.mu.Lock()
+	s.pending = append(s.pending, req)
+	start := !s.running
+	s.running = true
+	s.mu.Unlock()
+	if start {
+		go p.runSender(partition)
+	}
+	return req.done
+}
+
+// runSender puts what has gathered for the partition, round after round,
+// until nothing is left.
+func (p *Provider) runSender(partition int) {
+	s := &p.senders[partition]
+	for {
+		s.mu.Lock()
+		reqs := s.pending
+		s.pending = nil
+		if len(reqs) == 0 {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+		p.sendRound(ctx, partition, reqs)
+		cancel()
+	}
+}
+
+// sendRound puts the bodies of reqs as packs, in order, and reports to each
+// request the first error of the packs that carried its messages.
+func (p *Provider) sendRound(ctx context.Context, partition int, reqs []*sendReq) {
+	errs := make([]error, len(reqs))
+	var (
+		bodies [][]byte
+		owners []int // request index of each body in bodies
+		size   int
+	)
+	flush := func() {
+		if len(bodies) == 0 {
+			return
+		}
+		var err error
+		if len(bodies) == 1 {
+			err = p.sendText(ctx, partition, bodies[0])
+		} else {
+			err = p.enqueue(ctx, p.control[partition], p.controlQueueName(partition), packText(bodies, nil), 0)
+		}
+		if err != nil {
+			for _, o := range owners {
+				if errs[o] == nil {
+					errs[o] = err
+				}
+			}
+		}
+		bodies, owners, size = bodies[:0], owners[:0], 0
+	}
+	for ri, r := range reqs {
+		for _, b := range r.bodies {
+			if len(b) > maxQueueText/2 {
+				// Too large to share: alone, spilled to a blob if need be.
+				flush()
+				bodies, owners = append(bodies, b), append(owners, ri)
+				flush()
+				continue
+			}
+			if len(bodies) == maxPackParts || size+len(b)+1 > maxQueueText-64 {
+				flush()
+			}
+			bodies, owners = append(bodies, b), append(owners, ri)
+			size += len(b) + 1
+		}
+	}
+	flush()
+	for i, r := range reqs {
+		r.done <- errs[i]
+	}
+}
+
+// sendText puts one encoded message, spilling it to a blob when large.
+func (p *Provider) sendText(ctx context.Context, partition int, body []byte) error {
+	text, blob, err := p.queueText(ctx, body, "m", time.Time{})
+	if err != nil {
+		return err
+	}
+	if err := p.enqueue(ctx, p.control[partition], p.controlQueueName(partition), text, 0); err != nil {
+		if blob != "" {
+			p.deleteBlobs(ctx, []string{blob})
+		}
+		return err
+	}
+	return nil
+}
+
+// openPack splits a fetched pack into its parts' messages; a part that
+// cannot be decoded is dead-lettered alone (the others are returned).
+func (p *Provider) openPack(ctx context.Context, f *fetched, lockUntil time.Time) []*core.Message {
+	counts := make([]int, len(f.parts))
+	base := make([]int, len(f.parts))
+	for i := range counts {
+		if i < len(f.base) {
+			base[i] = max(f.base[i], 0)
+		}
+		counts[i] = f.count + base[i]
+	}
+	ps := newPackState(f.rc, f.parts, counts, base, lockUntil)
+	msgs := make([]*core.Message, 0, len(f.parts))
+	var bad []*fetched
+	for i, body := range f.parts {
+		rc := ps.partReceipt(i)
+		m, err := core.DecodeMessage(body)
+		if err != nil {
+			bad = append(bad, &fetched{rc: rc, count: counts[i], err: err})
+			continue
+		}
+		m.DequeueCount, m.Receipt = counts[i], rc
+		msgs = append(msgs, m)
+	}
+	if len(bad) > 0 {
+		// Not written now: the pack comes back when its lock expires.
+		_ = p.deadLetterParts(ctx, ps, partsOf(bad), func(i int) *deadLetterRecord {
+			f := bad[slices.IndexFunc(bad, func(f *fetched) bool { return f.rc.part == i })]
+			return &deadLetterRecord{kind: dlMessage, partition: f.rc.partition, reason: "undecodable: " + f.err.Error(),
+				dequeueCount: f.count, text: f.rc.text, undecodable: true}
+		})
+	}
+	return msgs
+}
+
+func partsOf(fs []*fetched) []int {
+	out := make([]int, len(fs))
+	for i, f := range fs {
+		out[i] = f.rc.part
+	}
+	return out
+}
