@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
@@ -21,34 +22,37 @@ import (
 // delete cost several table inserts' worth of CPU each (bench -workload
 // opcost), so this is where the storage cost of a hello orchestration went.
 //
-// Sending: each partition has one sender. A SendMessages call hands its
-// messages for that partition to the sender and waits; the sender puts what
-// has gathered while its previous put was in flight, as packs of at most
-// maxPackParts messages and maxQueueText bytes, in order. A lone message
-// waits for nothing (no timer, no added latency) and goes as plain text, as
-// it did before packing. Messages delayed, and messages too large to share
-// a queue message, go alone.
+// Sending: each partition has one sender. A caller that finds it idle puts
+// its own messages at once, under its own context; callers that come while
+// a put is in flight wait, and the next round puts everything they brought,
+// as packs of at most maxPackParts messages and about maxQueueText bytes,
+// in order. A lone message waits for nothing (no timer, no added latency)
+// and goes as plain text, as it did before packing. Delayed messages, and
+// messages too large to share a queue message, go alone.
 //
 // Receiving: a pack opens into its messages, each with a receipt naming the
-// pack and its place in it. Deleting, abandoning or dead-lettering one of
-// them only records its outcome; the queue message itself is acted on when
-// every part has one:
-//   - all consumed (deleted or dead-lettered): the queue message is deleted;
-//   - all abandoned: its visibility is set to the shortest of their delays;
-//   - some of each: the abandoned parts are put again as a new pack that
-//     carries their delivery counts ($base), then the queue message is
-//     deleted (put before delete: a crash between leaves duplicates, which
-//     receivers drop, never a loss).
+// pack and its place in it. They settle one by one, as if each had a queue
+// message of its own, and the queue message always holds exactly the parts
+// without an outcome:
+//   - when the last parts are consumed (deleted or dead-lettered), the queue
+//     message is deleted;
+//   - when the last parts are abandoned, it is released after the delay;
+//   - otherwise it is rewritten to hold the parts left, keeping its lock;
+//     parts abandoned meanwhile are first put again as a pack of their own
+//     that carries their delivery counts ($base): put before rewrite, so a
+//     crash between leaves a duplicate, which receivers drop, never a loss.
 //
-// A pack whose lock expires before every part has an outcome is delivered
-// again whole; the parts that were committed are then duplicates and are
-// dropped (DESIGN §5: every receiver drops duplicates). The delivery count of
-// a part is the queue message's dequeue count plus its $base, so poison
-// detection works per message.
+// A pack whose lock expires comes back with the parts that had no outcome.
+// The delivery count of a part is the queue message's dequeue count plus its
+// $base, so poison detection works per message.
 //
 //	{"$pack":[{…},{…}],"$base":[0,3]}
 
 const maxPackParts = 32
+
+// lockMargin: a pack whose lock ends sooner than this is locked again before
+// copies of its parts are put, so that a stale receipt puts none.
+const lockMargin = 5 * time.Second
 
 // packDoc is the queue text of a pack.
 type packDoc struct {
@@ -179,6 +183,19 @@ func (p *Provider) settlePackLocked(ctx context.Context, ps *packState, parts []
 			ps.gone = true
 		}
 	default:
+		if abandon && time.Until(ps.lockUntil) < lockMargin {
+			// The lock may have expired and the pack been fetched again:
+			// prove it held before putting copies of its parts.
+			lost, err := p.setVisibility(ctx, rc, lockMargin, 1, "lock pack")
+			switch {
+			case err != nil:
+				return err
+			case lost:
+				ps.gone = true
+				return nil
+			}
+			ps.lockUntil = time.Now().Add(lockMargin)
+		}
 		if abandon {
 			bodies := make([][]byte, len(parts))
 			base := make([]int, len(parts))
@@ -252,7 +269,8 @@ func (p *Provider) deadLetterParts(ctx context.Context, ps *packState, parts []i
 	}
 	// Extending the lock proves it current and keeps the pack locked while
 	// the dead letters are written.
-	lost, err := p.setVisibility(ctx, ps.rc, deadLetterLock, 1, "lock for dead-lettering")
+	hold := max(deadLetterLock, time.Until(ps.lockUntil)) // never shorter than the lock the rest has
+	lost, err := p.setVisibility(ctx, ps.rc, hold, 1, "lock for dead-lettering")
 	switch {
 	case err != nil:
 		return err
@@ -260,7 +278,7 @@ func (p *Provider) deadLetterParts(ctx context.Context, ps *packState, parts []i
 		ps.gone = true
 		return nil
 	}
-	ps.lockUntil = time.Now().Add(deadLetterLock)
+	ps.lockUntil = time.Now().Add(hold)
 	for _, i := range parts {
 		if err := p.writeDeadLetter(ctx, dl(i)); err != nil {
 			return err
@@ -273,37 +291,55 @@ func (p *Provider) deadLetterParts(ctx context.Context, ps *packState, parts []i
 type sender struct {
 	mu      sync.Mutex
 	pending []*sendReq
-	running bool
+	running bool // a round is being sent
 }
 
 // sendReq is one call's share of a partition's messages.
 type sendReq struct {
+	ctx    context.Context
 	bodies [][]byte // encoded and xmlSafe, in order
 	done   chan error
 }
 
-// sendTimeout bounds one round of a sender: it serves many callers, so it
-// does not run under any one caller's context.
-const sendTimeout = 5 * time.Minute
-
-// handToSender hands bodies to the partition's sender and returns the channel
-// that reports their outcome.
-func (p *Provider) handToSender(partition int, bodies [][]byte) chan error {
-	req := &sendReq{bodies: bodies, done: make(chan error, 1)}
+// sendPacked sends bodies to the partition's control queue, packed. When
+// no round is being sent, the caller sends its own at once, under its own
+// context; otherwise it waits for the next round, which carries everything
+// that gathered meanwhile.
+func (p *Provider) sendPacked(ctx context.Context, partition int, bodies [][]byte) error {
 	s := &p.senders[partition]
 	s.mu.Lock()
-	s.pending = append(s.pending, req)
-	start := !s.running
-	s.running = true
-	s.mu.Unlock()
-	if start {
-		go p.runSender(partition)
+	if !s.running {
+		s.running = true
+		s.mu.Unlock()
+		err := p.sendRound(ctx, partition, []*sendReq{{ctx: ctx, bodies: bodies}})[0]
+		p.nextRound(partition)
+		return err
 	}
-	return req.done
+	req := &sendReq{ctx: ctx, bodies: bodies, done: make(chan error, 1)}
+	s.pending = append(s.pending, req)
+	s.mu.Unlock()
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		// The round may still carry them (it skips callers gone before it starts).
+		return ctx.Err()
+	}
 }
 
-// runSender puts what has gathered for the partition, round after round,
-// until nothing is left.
+// nextRound hands what gathered to a goroutine that sends it, round after
+// round, or marks the sender idle.
+func (p *Provider) nextRound(partition int) {
+	s := &p.senders[partition]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		s.running = false
+		return
+	}
+	go p.runSender(partition)
+}
+
 func (p *Provider) runSender(partition int) {
 	s := &p.senders[partition]
 	for {
@@ -316,15 +352,34 @@ func (p *Provider) runSender(partition int) {
 			return
 		}
 		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
-		p.sendRound(ctx, partition, reqs)
+		// The round serves several callers: it stops when all have given up.
+		ctx, cancel := context.WithCancel(context.Background())
+		var left atomic.Int32
+		left.Store(int32(len(reqs)))
+		stops := make([]func() bool, len(reqs))
+		for i, r := range reqs {
+			stops[i] = context.AfterFunc(r.ctx, func() {
+				if left.Add(-1) == 0 {
+					cancel()
+				}
+			})
+		}
+		errs := p.sendRound(ctx, partition, reqs)
+		for i, r := range reqs {
+			stops[i]()
+			r.done <- errs[i]
+		}
 		cancel()
 	}
 }
 
-// sendRound puts the bodies of reqs as packs, in order, and reports to each
-// request the first error of the packs that carried its messages.
-func (p *Provider) sendRound(ctx context.Context, partition int, reqs []*sendReq) {
+// sendRound puts the bodies of reqs as packs of at most maxPackParts
+// messages and about maxQueueText bytes, in order, and returns each
+// request's outcome: the first error of a put that carried its messages.
+// After a failed put a request's later messages are not sent (the caller
+// sends them all again), and a request whose caller has given up is not
+// sent at all.
+func (p *Provider) sendRound(ctx context.Context, partition int, reqs []*sendReq) []error {
 	errs := make([]error, len(reqs))
 	var (
 		bodies [][]byte
@@ -337,7 +392,7 @@ func (p *Provider) sendRound(ctx context.Context, partition int, reqs []*sendReq
 		}
 		var err error
 		if len(bodies) == 1 {
-			err = p.sendText(ctx, partition, bodies[0])
+			err = p.sendAlone(ctx, partition, bodies[0], time.Time{})
 		} else {
 			err = p.enqueue(ctx, p.control[partition], p.controlQueueName(partition), packText(bodies, nil), 0)
 		}
@@ -351,40 +406,35 @@ func (p *Provider) sendRound(ctx context.Context, partition int, reqs []*sendReq
 		bodies, owners, size = bodies[:0], owners[:0], 0
 	}
 	for ri, r := range reqs {
+		if err := r.ctx.Err(); err != nil {
+			errs[ri] = err
+			continue
+		}
 		for _, b := range r.bodies {
+			if errs[ri] != nil {
+				break
+			}
 			if len(b) > maxQueueText/2 {
 				// Too large to share: alone, spilled to a blob if need be.
 				flush()
-				bodies, owners = append(bodies, b), append(owners, ri)
-				flush()
+				if errs[ri] == nil {
+					bodies, owners = append(bodies, b), append(owners, ri)
+					flush()
+				}
 				continue
 			}
 			if len(bodies) == maxPackParts || size+len(b)+1 > maxQueueText-64 {
 				flush()
+				if errs[ri] != nil {
+					break
+				}
 			}
 			bodies, owners = append(bodies, b), append(owners, ri)
 			size += len(b) + 1
 		}
 	}
 	flush()
-	for i, r := range reqs {
-		r.done <- errs[i]
-	}
-}
-
-// sendText puts one encoded message, spilling it to a blob when large.
-func (p *Provider) sendText(ctx context.Context, partition int, body []byte) error {
-	text, blob, err := p.queueText(ctx, body, "m", time.Time{})
-	if err != nil {
-		return err
-	}
-	if err := p.enqueue(ctx, p.control[partition], p.controlQueueName(partition), text, 0); err != nil {
-		if blob != "" {
-			p.deleteBlobs(ctx, []string{blob})
-		}
-		return err
-	}
-	return nil
+	return errs
 }
 
 // openPack splits a fetched pack into its parts' messages; a part that

@@ -2,10 +2,13 @@ package azprovider
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,9 +286,10 @@ func TestAzuritePackLockExpiry(t *testing.T) {
 	if fmt.Sprint(sentIDs(second)) != fmt.Sprint(sentIDs(sent[1:])) || second[0].DequeueCount != 2 {
 		t.Fatalf("after the lock expired: %v (count %d), want b and c delivered twice", sentIDs(second), second[0].DequeueCount)
 	}
-	// The stale receipts change nothing.
-	must(t, p.DeleteMessages(ctx, 0, first[1:2]))
-	must(t, p.AbandonMessages(ctx, 0, first[2:], 0))
+	// The stale receipts change nothing: an abandon puts no copy, a delete
+	// deletes nothing.
+	must(t, p.AbandonMessages(ctx, 0, first[1:2], 0))
+	must(t, p.DeleteMessages(ctx, 0, first[2:]))
 	expectEmpty(t, p, 0)
 	must(t, p.DeleteMessages(ctx, 0, second))
 	expectEmpty(t, p, 0)
@@ -328,4 +332,43 @@ func TestAzuritePackUndecodablePart(t *testing.T) {
 	if len(page.DeadLetters) != 2 {
 		t.Fatalf("%d dead letters, want the pack on the work-item queue too", len(page.DeadLetters))
 	}
+}
+
+// failPuts fails the message puts of queues whose name contains queue.
+type failPuts struct{ queue atomic.Value }
+
+func (f *failPuts) Do(req *http.Request) (*http.Response, error) {
+	q, _ := f.queue.Load().(string)
+	if q != "" && req.Method == http.MethodPost && strings.Contains(req.URL.Path, q) && strings.HasSuffix(req.URL.Path, "/messages") {
+		return nil, errors.New("fault injected: put refused")
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// TestAzuritePackSendFailures: when a put fails, the call's later messages
+// are not sent (the caller sends them all again, in order); a call whose
+// context is done sends nothing.
+func TestAzuritePackSendFailures(t *testing.T) {
+	t.Parallel()
+	fail := &failPuts{}
+	p := newTestProvider(t, func(o *Options) { o.Transport = fail; o.Retry.MaxRetries = -1 })
+	ctx := testCtx(t)
+	id := idIn(p, "failing", 1)
+	var msgs []*core.Message
+	for i := range 40 {
+		msgs = append(msgs, eventMessage(id, fmt.Sprintf("e%02d", i), nil))
+	}
+	fail.queue.Store(p.controlQueueName(1))
+	if err := p.SendMessages(ctx, msgs); err == nil {
+		t.Fatal("SendMessages succeeded although its first put failed")
+	}
+	fail.queue.Store("")
+	expectEmpty(t, p, 1) // the second pack was not put after the first failed
+
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := p.SendMessages(done, msgs[:1]); !errors.Is(err, context.Canceled) {
+		t.Fatalf("SendMessages with a cancelled context: %v", err)
+	}
+	expectEmpty(t, p, 1)
 }

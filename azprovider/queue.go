@@ -176,59 +176,43 @@ func (p *Provider) SendMessages(ctx context.Context, msgs []*core.Message) error
 		}
 		byPartition[q] = append(byPartition[q], m)
 	}
-	if p.opts.NoMessagePacking {
-		return parallel(len(parts), maxParallel, func(i int) error {
-			q := parts[i]
-			for _, m := range byPartition[q] {
-				if err := p.sendMessage(ctx, q, m); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
 	// Encode everything first: bad input sends nothing.
 	now := p.now()
-	bodies := make([][][]byte, len(parts))
-	var delayed []*core.Message
+	type outgoing struct {
+		partition int
+		now       [][]byte       // due now, in order
+		later     []*core.Message // delayed
+		bodies    [][]byte        // of later
+	}
+	outs := make([]outgoing, len(parts))
 	for i, q := range parts {
+		o := &outs[i]
+		o.partition = q
 		for _, m := range byPartition[q] {
-			if m.VisibleAt.After(now) {
-				delayed = append(delayed, m)
-				continue
-			}
 			b, err := encodeMessage(m)
 			if err != nil {
 				return err
 			}
-			bodies[i] = append(bodies[i], xmlSafe(b))
-		}
-	}
-	dones := make([]chan error, len(parts))
-	for i, q := range parts {
-		if len(bodies[i]) > 0 {
-			dones[i] = p.handToSender(q, bodies[i])
-		}
-	}
-	err := parallel(len(delayed), maxParallel, func(i int) error {
-		m := delayed[i]
-		return p.sendMessage(ctx, p.PartitionOf(m.InstanceID), m)
-	})
-	for _, done := range dones {
-		if done == nil {
-			continue
-		}
-		select {
-		case e := <-done:
-			if err == nil {
-				err = e
+			b = xmlSafe(b)
+			if m.VisibleAt.After(now) || p.opts.NoMessagePacking {
+				o.later, o.bodies = append(o.later, m), append(o.bodies, b)
+			} else {
+				o.now = append(o.now, b)
 			}
-		case <-ctx.Done():
-			// The sender goes on; the messages may still arrive.
-			return ctx.Err()
 		}
 	}
-	return err
+	return parallel(len(outs), maxParallel, func(i int) error {
+		o := &outs[i]
+		for k, m := range o.later {
+			if err := p.sendAlone(ctx, o.partition, o.bodies[k], m.VisibleAt); err != nil {
+				return err
+			}
+		}
+		if len(o.now) == 0 {
+			return nil
+		}
+		return p.sendPacked(ctx, o.partition, o.now)
+	})
 }
 
 func encodeMessage(m *core.Message) ([]byte, error) {
@@ -239,17 +223,15 @@ func encodeMessage(m *core.Message) ([]byte, error) {
 	return body, nil
 }
 
-func (p *Provider) sendMessage(ctx context.Context, partition int, m *core.Message) error {
-	body, err := encodeMessage(m)
-	if err != nil {
-		return err
-	}
+// sendAlone puts one encoded message in a queue message of its own,
+// visible at visibleAt (zero or past: now), spilled to a blob when large.
+func (p *Provider) sendAlone(ctx context.Context, partition int, body []byte, visibleAt time.Time) error {
 	var delay time.Duration
 	var notBefore time.Time
-	if !m.VisibleAt.IsZero() {
-		delay = m.VisibleAt.Sub(p.now())
+	if !visibleAt.IsZero() {
+		delay = visibleAt.Sub(p.now())
 		if delay > maxVisibility {
-			notBefore = m.VisibleAt
+			notBefore = visibleAt
 		}
 	}
 	text, blob, err := p.queueText(ctx, body, "m", notBefore)

@@ -42,7 +42,10 @@ type Options struct {
 	// had not started here. Default 10,000; negative: none wait (an
 	// activity that finds no free slot is offloaded at once).
 	ActivityBacklog int
-	// MaxBatch is the most control messages fetched at once per partition. Default 32.
+	// MaxBatch is the most control messages fetched at once per partition.
+	// Default 32. A provider that packs several messages into one queue
+	// message counts queue messages: the Azure provider may return up to
+	// 32 messages for each.
 	MaxBatch int
 	// LockDuration is how long fetched control messages stay locked. Default 1m.
 	LockDuration time.Duration

@@ -368,8 +368,11 @@ func TestFaultProxyShare(t *testing.T) {
 	for i := range 40 {
 		msgs = append(msgs, message(fmt.Sprintf("m%02d", i)))
 	}
-	if err := e.prov.SendMessages(e.ctx, msgs); err != nil {
-		t.Fatal(err)
+	// One call per message: the provider would pack the messages of one call.
+	for _, m := range msgs {
+		if err := e.prov.SendMessages(e.ctx, []*core.Message{m}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s := e.proxy.Stats()
 	if s.Faults[azurite.FaultThrottle] == 0 || s.Faults[azurite.FaultReset] == 0 {
