@@ -180,7 +180,7 @@ func (p *Provider) SendMessages(ctx context.Context, msgs []*core.Message) error
 	now := p.now()
 	type outgoing struct {
 		partition int
-		now       [][]byte       // due now, in order
+		now       [][]byte        // due now, in order
 		later     []*core.Message // delayed
 		bodies    [][]byte        // of later
 	}
