@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -264,9 +265,16 @@ func (c *Client) waitFor(ctx context.Context, id string, done func(Status) bool)
 	}
 	delay := 2 * time.Millisecond
 	part := c.p.PartitionOf(id)
+	var known *InstanceState // committed by this host, handed over by the hub
 	for {
 		changed, unsubscribe := c.subscribe(id)
-		st, err := c.p.GetInstance(ctx, id, true)
+		var st *InstanceState
+		var err error
+		if known != nil {
+			st = known
+		} else {
+			st, err = c.p.GetInstance(ctx, id, true)
+		}
 		switch {
 		case err == nil && done(st.Status):
 			unsubscribe()
@@ -283,9 +291,15 @@ func (c *Client) waitFor(ctx context.Context, id string, done func(Status) bool)
 			wait = localPoll
 		}
 		t := time.NewTimer(wait)
+		known = nil
 		select {
 		case <-ctx.Done():
-		case <-changed:
+		case <-changed.ch:
+			// A state the hub hands over is the one just committed: it is
+			// answered without a read when it is what the caller waits for.
+			if n := changed.st; n != nil && done(n.Status) {
+				known = copyCommitted(n)
+			}
 		case <-t.C:
 			delay = min(delay*2, time.Second)
 		}
@@ -305,9 +319,9 @@ func (c *Client) waitFor(ctx context.Context, id string, done func(Status) bool)
 // poll is only a safety net.
 const localPoll = 30 * time.Second
 
-func (c *Client) subscribe(id string) (<-chan struct{}, func()) {
+func (c *Client) subscribe(id string) (*notice, func()) {
 	if c.hub == nil {
-		return nil, func() {}
+		return &notice{}, func() {}
 	}
 	return c.hub.subscribe(id)
 }
@@ -386,31 +400,40 @@ func (c *Client) Hosts(ctx context.Context) ([]HostInfo, error) {
 	return c.p.ListHosts(ctx, time.Minute)
 }
 
-// completionHub wakes waiters in this process when an instance changes.
+// completionHub wakes waiters in this process when an instance changes,
+// and hands them the state that was committed.
 type completionHub struct {
 	mu      sync.Mutex
-	waiters map[string]map[chan struct{}]struct{}
+	waiters map[string]map[*notice]struct{}
+}
+
+// notice is one waiter's wake-up: ch is closed when the instance changed;
+// st is then the state committed with the change (nil when the hub knows
+// only that something changed, as at a partition's release).
+type notice struct {
+	ch chan struct{}
+	st *InstanceState
 }
 
 func newCompletionHub() *completionHub {
-	return &completionHub{waiters: map[string]map[chan struct{}]struct{}{}}
+	return &completionHub{waiters: map[string]map[*notice]struct{}{}}
 }
 
-func (h *completionHub) subscribe(id string) (<-chan struct{}, func()) {
-	ch := make(chan struct{})
+func (h *completionHub) subscribe(id string) (*notice, func()) {
+	n := &notice{ch: make(chan struct{})}
 	h.mu.Lock()
 	if h.waiters[id] == nil {
-		h.waiters[id] = map[chan struct{}]struct{}{}
+		h.waiters[id] = map[*notice]struct{}{}
 	}
-	h.waiters[id][ch] = struct{}{}
+	h.waiters[id][n] = struct{}{}
 	h.mu.Unlock()
-	return ch, func() {
+	return n, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if ws := h.waiters[id]; ws != nil {
-			if _, ok := ws[ch]; ok {
-				delete(ws, ch)
-				close(ch)
+			if _, ok := ws[n]; ok {
+				delete(ws, n)
+				close(n.ch)
 			}
 			if len(ws) == 0 {
 				delete(h.waiters, id)
@@ -419,11 +442,13 @@ func (h *completionHub) subscribe(id string) (<-chan struct{}, func()) {
 	}
 }
 
-func (h *completionHub) publish(id string) {
+// publish wakes the instance's waiters with the state just committed.
+func (h *completionHub) publish(id string, st *InstanceState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for ch := range h.waiters[id] {
-		close(ch)
+	for n := range h.waiters[id] {
+		n.st = st
+		close(n.ch)
 	}
 	delete(h.waiters, id)
 }
@@ -434,10 +459,29 @@ func (h *completionHub) publishWhere(match func(id string) bool) {
 	defer h.mu.Unlock()
 	for id, ws := range h.waiters {
 		if match(id) {
-			for ch := range ws {
-				close(ch)
+			for n := range ws {
+				close(n.ch)
 			}
 			delete(h.waiters, id)
 		}
 	}
+}
+
+// copyCommitted copies a state the runtime committed, for a waiter: its
+// payloads are not shared, and its times carry no monotonic reading.
+func copyCommitted(s *InstanceState) *InstanceState {
+	c := *s
+	c.CustomStatus = bytes.Clone(s.CustomStatus)
+	c.Input = bytes.Clone(s.Input)
+	c.Output = bytes.Clone(s.Output)
+	if s.Failure != nil {
+		f := *s.Failure
+		c.Failure = &f
+	}
+	if s.Parent != nil {
+		p := *s.Parent
+		c.Parent = &p
+	}
+	c.CreatedAt, c.UpdatedAt, c.CompletedAt = s.CreatedAt.Round(0), s.UpdatedAt.Round(0), s.CompletedAt.Round(0)
+	return &c
 }

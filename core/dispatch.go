@@ -645,7 +645,7 @@ func (w *partitionWorker) committed(ctx context.Context, j *job, token CommitTok
 	// an episode that only moves a running instance on tells them nothing.
 	if ep.State.Status != StatusRunning || prevStatus != StatusRunning ||
 		slices.ContainsFunc(ep.History, func(ev *Event) bool { return ev.Kind == EventExecutionStarted }) {
-		r.hub.publish(j.id)
+		r.hub.publish(j.id, ep.State)
 	}
 }
 

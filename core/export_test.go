@@ -10,3 +10,11 @@ func HubWaiters(c *Client, id string) int {
 	defer c.hub.mu.Unlock()
 	return len(c.hub.waiters[id])
 }
+
+// NewClientOf is the runtime's client reading and sending through p (a
+// wrapper of the runtime's provider); for tests.
+func NewClientOf(rt *Runtime, p Provider) *Client {
+	c := *rt.Client()
+	c.p = p
+	return &c
+}
