@@ -297,9 +297,10 @@ func (p *Provider) DeadLetterMessages(ctx context.Context, partition int, msgs [
 		if i >= len(singles) {
 			ps := packs[i-len(singles)]
 			byPart := parts[ps]
-			return p.deadLetterParts(ctx, ps, slices.Sorted(maps.Keys(byPart)), func(part int) *deadLetterRecord {
+			_, err := p.deadLetterParts(ctx, ps, slices.Sorted(maps.Keys(byPart)), func(part int) *deadLetterRecord {
 				return record(byPart[part])
 			})
+			return err
 		}
 		m := singles[i]
 		err := p.deadLetterHeld(ctx, m.Receipt.(*receipt), record(m), fmt.Sprintf("message %q of instance %q", m.ID, m.InstanceID))

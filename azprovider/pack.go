@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
-
-	"github.com/azdurable/azdurable/core"
 )
 
 // Packing: several control messages for one partition travel in one queue
@@ -155,18 +153,18 @@ func (ps *packState) textWithout(drop []int) string {
 // the parts left, keeping its lock, after the parts abandoned now were put
 // again as a pack of their own that carries their delivery counts. Parts
 // that already have an outcome, or whose pack was fetched again by someone
-// else, are skipped. On an error the parts keep no outcome: they come back
-// when the lock expires.
-func (p *Provider) settlePack(ctx context.Context, ps *packState, parts []int, abandon bool, delay time.Duration) error {
+// else, are skipped: applied is false then. On an error the parts keep no
+// outcome: they come back when the lock expires.
+func (p *Provider) settlePack(ctx context.Context, ps *packState, parts []int, abandon bool, delay time.Duration) (applied bool, err error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return p.settlePackLocked(ctx, ps, parts, abandon, delay)
 }
 
-func (p *Provider) settlePackLocked(ctx context.Context, ps *packState, parts []int, abandon bool, delay time.Duration) error {
+func (p *Provider) settlePackLocked(ctx context.Context, ps *packState, parts []int, abandon bool, delay time.Duration) (bool, error) {
 	parts = ps.unsettled(parts)
 	if len(parts) == 0 || ps.gone {
-		return nil
+		return false, nil
 	}
 	rc := ps.rc
 	var err error
@@ -189,10 +187,10 @@ func (p *Provider) settlePackLocked(ctx context.Context, ps *packState, parts []
 			lost, err := p.setVisibility(ctx, rc, lockMargin, 1, "lock pack")
 			switch {
 			case err != nil:
-				return err
+				return false, err
 			case lost:
 				ps.gone = true
-				return nil
+				return false, nil
 			}
 			ps.lockUntil = time.Now().Add(lockMargin)
 		}
@@ -203,7 +201,7 @@ func (p *Provider) settlePackLocked(ctx context.Context, ps *packState, parts []
 				bodies[k], base[k] = ps.bodies[i], ps.counts[i]
 			}
 			if err := p.enqueue(ctx, rc.queue, rc.queueName, packText(bodies, base), delay); err != nil {
-				return err
+				return false, err
 			}
 		}
 		text := ps.textWithout(parts)
@@ -223,13 +221,13 @@ func (p *Provider) settlePackLocked(ctx context.Context, ps *packState, parts []
 		ps.gone, err = true, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, i := range parts {
 		ps.settled[i] = true
 	}
 	ps.left -= len(parts)
-	return nil
+	return !ps.gone, nil
 }
 
 // settleReceipts settles fetched messages: those not in a pack one by one
@@ -253,19 +251,20 @@ func (p *Provider) settleReceipts(ctx context.Context, rcs []*receipt, abandon b
 			return single(singles[i])
 		}
 		ps := packs[i-len(singles)]
-		return p.settlePack(ctx, ps, parts[ps], abandon, delay)
+		_, err := p.settlePack(ctx, ps, parts[ps], abandon, delay)
+		return err
 	})
 }
 
 // deadLetterParts dead-letters parts of one pack, each as a message of its
 // own, while the pack's lock is still held; parts already settled, or of a
-// pack fetched again since, are skipped.
-func (p *Provider) deadLetterParts(ctx context.Context, ps *packState, parts []int, dl func(i int) *deadLetterRecord) error {
+// pack fetched again since, are skipped (applied is false then).
+func (p *Provider) deadLetterParts(ctx context.Context, ps *packState, parts []int, dl func(i int) *deadLetterRecord) (applied bool, err error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	parts = ps.unsettled(parts)
 	if len(parts) == 0 || ps.gone {
-		return nil
+		return false, nil
 	}
 	// Extending the lock proves it current and keeps the pack locked while
 	// the dead letters are written.
@@ -273,18 +272,38 @@ func (p *Provider) deadLetterParts(ctx context.Context, ps *packState, parts []i
 	lost, err := p.setVisibility(ctx, ps.rc, hold, 1, "lock for dead-lettering")
 	switch {
 	case err != nil:
-		return err
+		return false, err
 	case lost:
 		ps.gone = true
-		return nil
+		return false, nil
 	}
 	ps.lockUntil = time.Now().Add(hold)
 	for _, i := range parts {
 		if err := p.writeDeadLetter(ctx, dl(i)); err != nil {
-			return err
+			return false, err
 		}
 	}
+	// The dead letters stand even if the delete fails: a duplicate is safe,
+	// a lost message is not.
 	return p.settlePackLocked(ctx, ps, parts, false, 0)
+}
+
+// renewPack extends the lock of the pack that holds part; lost when the
+// part has an outcome or the pack was fetched again.
+func (p *Provider) renewPack(ctx context.Context, ps *packState, part int, lock time.Duration) (lost bool, err error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.gone || ps.settled[part] {
+		return true, nil
+	}
+	lost, err = p.setVisibility(ctx, ps.rc, lock, 1, "renew work item")
+	if lost {
+		ps.gone = true
+	}
+	if err == nil && !lost {
+		ps.lockUntil = time.Now().Add(lock)
+	}
+	return lost, err
 }
 
 // sender gathers the messages for one partition's control queue.
@@ -437,9 +456,10 @@ func (p *Provider) sendRound(ctx context.Context, partition int, reqs []*sendReq
 	return errs
 }
 
-// openPack splits a fetched pack into its parts' messages; a part that
-// cannot be decoded is dead-lettered alone (the others are returned).
-func (p *Provider) openPack(ctx context.Context, f *fetched, lockUntil time.Time) []*core.Message {
+// openPack opens a fetched pack: open is called with each part's receipt,
+// delivery count and body. A part that open cannot decode is dead-lettered
+// alone, as kind (dlMessage or dlActivity).
+func (p *Provider) openPack(ctx context.Context, f *fetched, lockUntil time.Time, kind string, open func(rc *receipt, count int, body []byte) error) {
 	counts := make([]int, len(f.parts))
 	base := make([]int, len(f.parts))
 	for i := range counts {
@@ -449,27 +469,21 @@ func (p *Provider) openPack(ctx context.Context, f *fetched, lockUntil time.Time
 		counts[i] = f.count + base[i]
 	}
 	ps := newPackState(f.rc, f.parts, counts, base, lockUntil)
-	msgs := make([]*core.Message, 0, len(f.parts))
 	var bad []*fetched
 	for i, body := range f.parts {
 		rc := ps.partReceipt(i)
-		m, err := core.DecodeMessage(body)
-		if err != nil {
+		if err := open(rc, counts[i], body); err != nil {
 			bad = append(bad, &fetched{rc: rc, count: counts[i], err: err})
-			continue
 		}
-		m.DequeueCount, m.Receipt = counts[i], rc
-		msgs = append(msgs, m)
 	}
 	if len(bad) > 0 {
 		// Not written now: the pack comes back when its lock expires.
-		_ = p.deadLetterParts(ctx, ps, partsOf(bad), func(i int) *deadLetterRecord {
+		_, _ = p.deadLetterParts(ctx, ps, partsOf(bad), func(i int) *deadLetterRecord {
 			f := bad[slices.IndexFunc(bad, func(f *fetched) bool { return f.rc.part == i })]
-			return &deadLetterRecord{kind: dlMessage, partition: f.rc.partition, reason: "undecodable: " + f.err.Error(),
+			return &deadLetterRecord{kind: kind, partition: f.rc.partition, reason: "undecodable: " + f.err.Error(),
 				dequeueCount: f.count, text: f.rc.text, undecodable: true}
 		})
 	}
-	return msgs
 }
 
 func partsOf(fs []*fetched) []int {
@@ -478,4 +492,33 @@ func partsOf(fs []*fetched) []int {
 		out[i] = f.rc.part
 	}
 	return out
+}
+
+// packGroups splits encoded bodies, in order, into the groups that share a
+// queue message: at most maxPackParts and about maxQueueText bytes each; a
+// body over half of that goes alone.
+func packGroups(bodies [][]byte) [][][]byte {
+	var groups [][][]byte
+	var cur [][]byte
+	size := 0
+	flush := func() {
+		if len(cur) > 0 {
+			groups = append(groups, cur)
+			cur, size = nil, 0
+		}
+	}
+	for _, b := range bodies {
+		if len(b) > maxQueueText/2 {
+			flush()
+			groups = append(groups, [][]byte{b})
+			continue
+		}
+		if len(cur) == maxPackParts || size+len(b)+1 > maxQueueText-64 {
+			flush()
+		}
+		cur = append(cur, b)
+		size += len(b) + 1
+	}
+	flush()
+	return groups
 }

@@ -3,9 +3,11 @@ package azprovider
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -321,16 +323,139 @@ func TestAzuritePackUndecodablePart(t *testing.T) {
 	must(t, p.DeleteMessages(ctx, 1, got))
 	expectEmpty(t, p, 1)
 
-	must(t, p.enqueue(ctx, p.work, "work", packText([][]byte{body, body}, nil), 0))
+	// The same on the work-item queue: a good item is handed out, a bad one
+	// dead-lettered alone.
+	task := &core.ActivityTask{InstanceID: good.InstanceID, ExecutionID: "e", Name: "Act", TaskID: 1, Input: []byte(`1`)}
+	doc, err := json.Marshal(workItemDoc{V: workItemFormat, Task: task})
+	must(t, err)
+	must(t, p.enqueue(ctx, p.work, "work", packText([][]byte{[]byte(bad), doc}, nil), 0))
 	item, err := p.FetchActivity(ctx, time.Minute)
 	must(t, err)
-	if item != nil {
-		t.Fatalf("a pack on the work-item queue was handed out as %+v", item.Task)
+	if item == nil || item.Task.TaskID != 1 {
+		t.Fatalf("the good item of a pack on the work-item queue: %+v", item)
 	}
 	page, err = p.ListDeadLetters(ctx, 10, "")
 	must(t, err)
-	if len(page.DeadLetters) != 2 {
-		t.Fatalf("%d dead letters, want the pack on the work-item queue too", len(page.DeadLetters))
+	if len(page.DeadLetters) != 2 || page.DeadLetters[1].Partition != -1 || !bytes.Equal(page.DeadLetters[1].Raw, []byte(bad)) {
+		t.Fatalf("%d dead letters, want the bad work item too: %+v", len(page.DeadLetters), page.DeadLetters)
+	}
+	must(t, p.DeleteActivities(ctx, []*core.ActivityWorkItem{item}))
+	if item, err := p.FetchActivity(ctx, time.Minute); err != nil || item != nil {
+		t.Fatalf("the work-item queue is not empty: %v %v", item, err)
+	}
+}
+
+// TestAzuriteWorkItemPacks: one EnqueueActivities call puts its tasks as
+// packs; one dequeue serves a pack's items, which then renew, complete,
+// abandon, dead-letter and delete one by one, as if each were alone.
+func TestAzuriteWorkItemPacks(t *testing.T) {
+	t.Parallel()
+	p := newTestProvider(t)
+	ctx := testCtx(t)
+	id := idIn(p, "items", 2)
+	var tasks []*core.ActivityTask
+	for i := range 40 {
+		tasks = append(tasks, &core.ActivityTask{InstanceID: id, ExecutionID: "e1", Name: "Act", TaskID: int64(i), Input: []byte(fmt.Sprint(i))})
+	}
+	if d := statDelta(p, func() { must(t, p.EnqueueActivities(ctx, tasks)) }); d["queue.put"] != 2 {
+		t.Fatalf("%d puts for 40 work items, want 2 packs", d["queue.put"])
+	}
+	var items []*core.ActivityWorkItem
+	d := statDelta(p, func() {
+		for range tasks {
+			it, err := p.FetchActivity(ctx, time.Minute)
+			must(t, err)
+			if it == nil {
+				t.Fatalf("fetched %d of 40 work items", len(items))
+			}
+			items = append(items, it)
+		}
+	})
+	if d["queue.get"] != 2 {
+		t.Fatalf("%d dequeues for 40 work items in 2 packs", d["queue.get"])
+	}
+	// The packs are put in parallel: either may come first.
+	slices.SortFunc(items, func(a, b *core.ActivityWorkItem) int { return int(a.Task.TaskID - b.Task.TaskID) })
+	for i, it := range items {
+		if it.Task.TaskID != int64(i) || it.DequeueCount != 1 {
+			t.Fatalf("item %d: task %d, count %d", i, it.Task.TaskID, it.DequeueCount)
+		}
+	}
+	result := &core.Message{ID: core.NewID(), InstanceID: id, Event: &core.Event{Seq: -1, Kind: core.EventActivityCompleted, TaskID: 0, Data: []byte(`"done"`), Time: testTime}}
+	must(t, p.CompleteActivity(ctx, items[0], result))
+	must(t, p.RenewActivity(ctx, items[1], time.Minute))
+	must(t, p.AbandonActivity(ctx, items[2], 0))
+	must(t, p.DeadLetterActivity(ctx, items[3], "poison: test"))
+	// Settled items report a lost lock, as a deleted work item does.
+	if err := p.CompleteActivity(ctx, items[0], nil); !errors.Is(err, core.ErrLockLost) {
+		t.Fatalf("complete twice: %v", err)
+	}
+	if err := p.RenewActivity(ctx, items[3], time.Minute); !errors.Is(err, core.ErrLockLost) {
+		t.Fatalf("renew of a dead-lettered item: %v", err)
+	}
+	got, err := p.FetchMessages(ctx, 2, 32, time.Minute)
+	must(t, err)
+	if len(got) != 1 || got[0].ID != result.ID {
+		t.Fatalf("the result sent by CompleteActivity: %v", sentIDs(got))
+	}
+	page, err := p.ListDeadLetters(ctx, 10, "")
+	must(t, err)
+	if len(page.DeadLetters) != 1 || page.DeadLetters[0].Activity == nil || page.DeadLetters[0].Activity.TaskID != 3 {
+		t.Fatalf("dead letters: %+v, want task 3 alone", page.DeadLetters)
+	}
+	back, err := p.FetchActivity(ctx, time.Minute)
+	must(t, err)
+	if back == nil || back.Task.TaskID != 2 || back.DequeueCount != 2 {
+		t.Fatalf("the abandoned item: %+v", back)
+	}
+	// The second pack (items 32..39) is deleted with one request.
+	if d := statDelta(p, func() { must(t, p.DeleteActivities(ctx, items[32:])) }); d["queue.delete"] != 1 || d["queue.update"] != 0 {
+		t.Fatalf("deleting a whole pack of work items: %v", d)
+	}
+	must(t, p.DeleteActivities(ctx, append(items[4:32], back)))
+	if it, err := p.FetchActivity(ctx, time.Minute); err != nil || it != nil {
+		t.Fatalf("the work-item queue is not empty: %+v %v", it, err)
+	}
+}
+
+// TestAzuriteWorkItemPackShortLock: an item of a fetched pack is not handed
+// out when the pack's lock is about to end; it comes back with its pack.
+func TestAzuriteWorkItemPackShortLock(t *testing.T) {
+	t.Parallel()
+	p := newTestProvider(t)
+	ctx := testCtx(t)
+	id := idIn(p, "short", 0)
+	tasks := []*core.ActivityTask{
+		{InstanceID: id, ExecutionID: "e1", Name: "Act", TaskID: 1},
+		{InstanceID: id, ExecutionID: "e1", Name: "Act", TaskID: 2},
+	}
+	must(t, p.EnqueueActivities(ctx, tasks))
+	first, err := p.FetchActivity(ctx, time.Second)
+	must(t, err)
+	if first == nil || first.Task.TaskID != 1 {
+		t.Fatalf("first item: %+v", first)
+	}
+	if it, err := p.FetchActivity(ctx, time.Second); err != nil || it != nil {
+		t.Fatalf("an item whose pack's lock ends within a second was handed out: %+v %v", it, err)
+	}
+	must(t, p.DeleteActivities(ctx, []*core.ActivityWorkItem{first}))
+	var again *core.ActivityWorkItem
+	for deadline := time.Now().Add(20 * time.Second); again == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the second item did not come back")
+		}
+		again, err = p.FetchActivity(ctx, time.Minute)
+		must(t, err)
+		if again == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if again.Task.TaskID != 2 || again.DequeueCount != 2 {
+		t.Fatalf("after the lock ended: task %d, count %d", again.Task.TaskID, again.DequeueCount)
+	}
+	must(t, p.DeleteActivities(ctx, []*core.ActivityWorkItem{again}))
+	if it, err := p.FetchActivity(ctx, time.Minute); err != nil || it != nil {
+		t.Fatalf("the work-item queue is not empty: %+v %v", it, err)
 	}
 }
 

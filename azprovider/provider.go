@@ -43,6 +43,8 @@ type Provider struct {
 	outboxBlobs sync.Map // unit id → blob name
 	// senders pack the control messages of each partition (pack.go).
 	senders []sender
+	// workBuf holds the fetched work items of packs not handed out yet.
+	workBuf workBuffer
 
 	now func() time.Time
 }

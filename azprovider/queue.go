@@ -292,8 +292,6 @@ func (p *Provider) dequeue(ctx context.Context, q *azqueue.QueueClient, name str
 			return err // the blob could not be read now; the message comes back after the lock
 		case err != nil:
 			f.err = err
-		case len(env.Pack) > 0 && partition < 0:
-			f.err = errors.New("a pack of messages on the work-item queue, where only single work items are sent")
 		case len(env.Pack) > 0:
 			f.parts = make([][]byte, len(env.Pack))
 			for i, b := range env.Pack {
@@ -356,7 +354,14 @@ func (p *Provider) FetchMessages(ctx context.Context, partition, max int, lock t
 	var bad []*fetched
 	for _, f := range fs {
 		if f.err == nil && f.parts != nil {
-			msgs = append(msgs, p.openPack(ctx, f, lockUntil)...)
+			p.openPack(ctx, f, lockUntil, dlMessage, func(rc *receipt, count int, body []byte) error {
+				m, err := core.DecodeMessage(body)
+				if err == nil {
+					m.DequeueCount, m.Receipt = count, rc
+					msgs = append(msgs, m)
+				}
+				return err
+			})
 			continue
 		}
 		if f.err == nil {
@@ -390,7 +395,8 @@ func (p *Provider) AbandonMessages(ctx context.Context, partition int, msgs []*c
 // an error.
 func (p *Provider) release(ctx context.Context, rc *receipt, delay time.Duration) error {
 	if rc.pack != nil {
-		return p.settlePack(ctx, rc.pack, []int{rc.part}, true, delay)
+		_, err := p.settlePack(ctx, rc.pack, []int{rc.part}, true, delay)
+		return err
 	}
 	_, err := p.setVisibility(ctx, rc, delay, 0, "abandon message")
 	return err
@@ -406,7 +412,8 @@ func (p *Provider) DeleteMessages(ctx context.Context, partition int, msgs []*co
 
 func (p *Provider) deleteMessage(ctx context.Context, rc *receipt, withBlob bool) error {
 	if rc.pack != nil {
-		return p.settlePack(ctx, rc.pack, []int{rc.part}, false, 0)
+		_, err := p.settlePack(ctx, rc.pack, []int{rc.part}, false, 0)
+		return err
 	}
 	_, err := rc.queue.DeleteMessage(ctx, rc.id, rc.popReceipt(), nil)
 	switch {

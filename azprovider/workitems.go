@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
@@ -13,10 +14,13 @@ import (
 	"github.com/azdurable/azdurable/core"
 )
 
-// Work items: one ActivityTask per message of <hub>-workitems, with its
-// input (spilled to a blob with the rest of the task when large). The lock
+// Work items: an ActivityTask per message of <hub>-workitems, with its
+// input (spilled to a blob with the rest of the task when large), or up to
+// 32 of them in a pack (pack.go) when one call enqueues several. The lock
 // is the message's visibility; renewing it returns a new pop receipt, which
-// the work item keeps.
+// the work item keeps. The items of a fetched pack after the first wait in
+// the provider (workBuffer) for the next FetchActivity calls; each settles
+// as if it had a queue message of its own.
 
 const workItemFormat = 1
 
@@ -59,33 +63,95 @@ func (p *Provider) EnqueueActivities(ctx context.Context, tasks []*core.Activity
 		}
 		bodies[i] = b
 	}
-	return parallel(len(tasks), maxParallel, func(i int) error {
-		if bodies[i] == nil {
-			return nil
+	var kept [][]byte
+	for _, b := range bodies {
+		if b != nil {
+			kept = append(kept, xmlSafe(b))
 		}
-		text, blob, err := p.queueText(ctx, bodies[i], "w", time.Time{})
-		if err != nil {
-			return err
+	}
+	if p.opts.NoMessagePacking {
+		return parallel(len(kept), maxParallel, func(i int) error { return p.putWorkItems(ctx, kept[i:i+1]) })
+	}
+	groups := packGroups(kept)
+	return parallel(len(groups), maxParallel, func(i int) error { return p.putWorkItems(ctx, groups[i]) })
+}
+
+// putWorkItems puts encoded work items in one queue message: one alone as
+// plain text (spilled to a blob when large), several as a pack.
+func (p *Provider) putWorkItems(ctx context.Context, bodies [][]byte) error {
+	if len(bodies) > 1 {
+		return p.enqueue(ctx, p.work, p.workQueueName(), packText(bodies, nil), 0)
+	}
+	text, blob, err := p.queueText(ctx, bodies[0], "w", time.Time{})
+	if err != nil {
+		return err
+	}
+	if err := p.enqueue(ctx, p.work, p.workQueueName(), text, 0); err != nil {
+		if blob != "" {
+			p.deleteBlobs(ctx, []string{blob})
 		}
-		if err := p.enqueue(ctx, p.work, p.workQueueName(), text, 0); err != nil {
-			if blob != "" {
-				p.deleteBlobs(ctx, []string{blob})
-			}
-			return err
+		return err
+	}
+	return nil
+}
+
+// workBuffer holds the work items of fetched packs not handed out yet.
+type workBuffer struct {
+	mu    sync.Mutex
+	items []*core.ActivityWorkItem
+}
+
+// take returns the next buffered item whose pack is still locked for a
+// while; items whose lock is about to end are dropped (their pack brings
+// them back when it ends).
+func (b *workBuffer) take() *core.ActivityWorkItem {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.items) > 0 {
+		it := b.items[0]
+		b.items[0] = nil
+		b.items = b.items[1:]
+		if ps := it.Receipt.(*receipt).pack; time.Until(ps.lockUntil) > lockMargin {
+			return it
 		}
-		return nil
-	})
+	}
+	return nil
+}
+
+func (b *workBuffer) add(items []*core.ActivityWorkItem) {
+	b.mu.Lock()
+	b.items = append(b.items, items...)
+	b.mu.Unlock()
 }
 
 // FetchActivity takes one work item off the queue, locked for lock, or
 // returns nil when there is none. Undecodable items are dead-lettered.
 func (p *Provider) FetchActivity(ctx context.Context, lock time.Duration) (*core.ActivityWorkItem, error) {
+	if it := p.workBuf.take(); it != nil {
+		return it, nil
+	}
 	for range 8 {
+		lockUntil := time.Now().Add(lock)
 		fs, err := p.dequeue(ctx, p.work, p.workQueueName(), -1, 1, lock)
 		if err != nil || len(fs) == 0 {
 			return nil, err
 		}
 		f := fs[0]
+		if f.err == nil && f.parts != nil {
+			var items []*core.ActivityWorkItem
+			p.openPack(ctx, f, lockUntil, dlActivity, func(rc *receipt, count int, body []byte) error {
+				t, err := decodeWorkItem(body)
+				if err == nil {
+					items = append(items, &core.ActivityWorkItem{Task: t, DequeueCount: count, Receipt: rc})
+				}
+				return err
+			})
+			if len(items) == 0 {
+				continue
+			}
+			p.workBuf.add(items[1:])
+			return items[0], nil
+		}
 		if f.err == nil {
 			t, err := decodeWorkItem(f.body)
 			if err == nil {
@@ -141,7 +207,12 @@ func (p *Provider) RenewActivity(ctx context.Context, item *core.ActivityWorkIte
 	if err != nil {
 		return err
 	}
-	lost, err := p.setVisibility(ctx, rc, lock, 1, "renew work item")
+	var lost bool
+	if rc.pack != nil {
+		lost, err = p.renewPack(ctx, rc.pack, rc.part, lock)
+	} else {
+		lost, err = p.setVisibility(ctx, rc, lock, 1, "renew work item")
+	}
 	if lost {
 		return lockLost(rc, item)
 	}
@@ -161,6 +232,13 @@ func (p *Provider) CompleteActivity(ctx context.Context, item *core.ActivityWork
 		if err := p.SendMessages(ctx, []*core.Message{result}); err != nil {
 			return err
 		}
+	}
+	if rc.pack != nil {
+		applied, err := p.settlePack(ctx, rc.pack, []int{rc.part}, false, 0)
+		if err == nil && !applied {
+			return lockLost(rc, item)
+		}
+		return err
 	}
 	_, err = rc.queue.DeleteMessage(ctx, rc.id, rc.popReceipt(), nil)
 	switch {
@@ -182,11 +260,23 @@ func (p *Provider) CompleteActivity(ctx context.Context, item *core.ActivityWork
 // lock expired, is not an error: it runs again, and its result is dropped
 // as a duplicate.
 func (p *Provider) DeleteActivity(ctx context.Context, item *core.ActivityWorkItem) error {
-	rc, err := itemReceipt(item)
-	if err != nil {
-		return err
+	return p.DeleteActivities(ctx, []*core.ActivityWorkItem{item})
+}
+
+// DeleteActivities deletes work items as DeleteActivity does; the items of
+// one pack are settled together (one request for the pack).
+func (p *Provider) DeleteActivities(ctx context.Context, items []*core.ActivityWorkItem) error {
+	rcs := make([]*receipt, 0, len(items))
+	for _, it := range items {
+		rc, err := itemReceipt(it)
+		if err != nil {
+			return err
+		}
+		rcs = append(rcs, rc)
 	}
-	return p.deleteMessage(ctx, rc, true)
+	return p.settleReceipts(ctx, rcs, false, 0, func(rc *receipt) error {
+		return p.deleteMessage(ctx, rc, true)
+	})
 }
 
 // AbandonActivity makes the work item visible again after delay;
@@ -195,6 +285,13 @@ func (p *Provider) DeleteActivity(ctx context.Context, item *core.ActivityWorkIt
 func (p *Provider) AbandonActivity(ctx context.Context, item *core.ActivityWorkItem, delay time.Duration) error {
 	rc, err := itemReceipt(item)
 	if err != nil {
+		return err
+	}
+	if rc.pack != nil {
+		applied, err := p.settlePack(ctx, rc.pack, []int{rc.part}, true, delay)
+		if err == nil && !applied {
+			return lockLost(rc, item)
+		}
 		return err
 	}
 	lost, err := p.setVisibility(ctx, rc, delay, 0, "abandon work item")
@@ -214,6 +311,13 @@ func (p *Provider) DeadLetterActivity(ctx context.Context, item *core.ActivityWo
 	}
 	dl := &deadLetterRecord{kind: dlActivity, partition: -1, reason: reason, instanceID: item.Task.InstanceID,
 		dequeueCount: item.DequeueCount, text: rc.text, blob: rc.blob}
+	if rc.pack != nil {
+		applied, err := p.deadLetterParts(ctx, rc.pack, []int{rc.part}, func(int) *deadLetterRecord { return dl })
+		if err == nil && !applied {
+			return lockLost(rc, item)
+		}
+		return err
+	}
 	if err := p.deadLetterHeld(ctx, rc, dl, "work item "+strconv.Quote(rc.id)); err != nil {
 		if errors.Is(err, core.ErrLockLost) {
 			return lockLost(rc, item)

@@ -10,9 +10,11 @@ import (
 	"time"
 )
 
-// ActivityDeleter is an optional extension of Provider: DeleteActivity
-// removes a fetched work item without sending a result; a work item already
-// gone, or locked again by another fetch, is not an error.
+// ActivityDeleter is an optional extension of Provider: DeleteActivities
+// removes fetched work items without sending results; a work item already
+// gone, or locked again by another fetch, is not an error. One call may
+// settle several items at the cost of one (the Azure provider deletes a pack
+// of work items whose items are all in the call once).
 //
 // With it, the host that ran an offloaded activity and owns the instance's
 // partition hands the result to the partition in memory, and deletes the
@@ -21,7 +23,7 @@ import (
 // commit loses nothing, because the work item, still locked, runs again when
 // its lock expires. Without it, every result goes through CompleteActivity.
 type ActivityDeleter interface {
-	DeleteActivity(ctx context.Context, item *ActivityWorkItem) error
+	DeleteActivities(ctx context.Context, items []*ActivityWorkItem) error
 }
 
 // deleteWorkItems deletes work items whose results were consumed (or will be
@@ -29,13 +31,11 @@ type ActivityDeleter interface {
 // when its lock expires, and its result is dropped as a duplicate.
 func (r *Runtime) deleteWorkItems(ctx context.Context, items []*ActivityWorkItem) {
 	d, ok := r.p.(ActivityDeleter)
-	if !ok {
+	if !ok || len(items) == 0 {
 		return
 	}
-	for _, it := range items {
-		if err := d.DeleteActivity(ctx, it); err != nil && ctx.Err() == nil {
-			r.log.Warn().Err(err).Str("instance", it.Task.InstanceID).Int64("task", it.Task.TaskID).Msg("delete work item")
-		}
+	if err := d.DeleteActivities(ctx, items); err != nil && ctx.Err() == nil {
+		r.log.Warn().Err(err).Int("items", len(items)).Msg("delete work items")
 	}
 }
 
@@ -272,7 +272,7 @@ func (r *Runtime) runWorkItem(item *ActivityWorkItem) {
 		// delete runs too, and its result is dropped as a duplicate.
 		if d, ok := r.p.(ActivityDeleter); ok && item.DequeueCount > 1 && item.DequeueCount >= r.opts.MaxDequeueCount-1 {
 			if err := r.p.EnqueueActivities(ctx, []*ActivityTask{t}); err == nil {
-				if err := d.DeleteActivity(ctx, item); err != nil && ctx.Err() == nil {
+				if err := d.DeleteActivities(ctx, []*ActivityWorkItem{item}); err != nil && ctx.Err() == nil {
 					log.Warn().Err(err).Msg("delete re-queued unregistered work item")
 				}
 				return

@@ -92,14 +92,29 @@ func (w *partitionWorker) process(ctx context.Context, msgs []*Message) {
 				w.r.log.Warn().Err(err).Int("partition", w.p).Int("episodes", len(committing)).Msg("commit failed; checking what was stored")
 			}
 		}
+		// Activities offloaded by the batch's episodes go in one call.
+		w.mu.Lock()
+		w.collecting = true
+		w.mu.Unlock()
 		w.outcomes(ctx, committing, results, err)
+		w.mu.Lock()
+		offload := w.batchOffload
+		w.collecting, w.batchOffload = false, nil
+		w.mu.Unlock()
+		if len(offload) > 0 {
+			w.offload(ctx, offload)
+		}
 	}
-	// The consumed messages of every job are deleted together: one call,
-	// whose requests run in parallel (and whose packs are deleted once).
+	// The consumed messages and work items of every job are deleted
+	// together: one call each, whose requests run in parallel (and whose
+	// packs are deleted once).
 	var consumed []*Message
+	var items []*ActivityWorkItem
 	for _, j := range jobs {
-		consumed = append(consumed, w.settle(ctx, j)...)
+		msgs, its := w.settle(ctx, j)
+		consumed, items = append(consumed, msgs...), append(items, its...)
 	}
+	w.r.deleteWorkItems(ctx, items)
 	if len(consumed) > 0 {
 		if err := w.r.p.DeleteMessages(ctx, w.p, consumed); err != nil && ctx.Err() == nil {
 			// They come back and are dropped as duplicates.
@@ -651,8 +666,8 @@ func (w *partitionWorker) committed(ctx context.Context, j *job, token CommitTok
 
 // settle disposes of the job's messages: it confirms in-memory deliveries,
 // abandons, dead-letters, re-sends or re-queues the others, and returns the
-// consumed fetched messages, for the caller to delete.
-func (w *partitionWorker) settle(ctx context.Context, j *job) []*Message {
+// consumed fetched messages and work items, for the caller to delete.
+func (w *partitionWorker) settle(ctx context.Context, j *job) ([]*Message, []*ActivityWorkItem) {
 	r := w.r
 	if len(j.resend) > 0 {
 		if err := r.p.SendMessages(ctx, j.resend); err != nil {
@@ -692,7 +707,6 @@ func (w *partitionWorker) settle(ctx context.Context, j *job) []*Message {
 			items = append(items, w.takeWorkItems(m.ID)...)
 		}
 	}
-	r.deleteWorkItems(ctx, items)
 	if len(j.abandon) > 0 {
 		if err := r.p.AbandonMessages(ctx, w.p, j.abandon, j.abandonFor); err != nil && ctx.Err() == nil {
 			r.log.Warn().Err(err).Str("instance", j.id).Msg("abandon messages")
@@ -718,5 +732,5 @@ func (w *partitionWorker) settle(ctx context.Context, j *job) []*Message {
 	if j.ci != nil && j.ci.exec != nil {
 		j.ci.exec.close()
 	}
-	return fetched
+	return fetched, items
 }

@@ -31,6 +31,10 @@ type partitionWorker struct {
 	units     map[string]*pendingUnit
 	delivered []OutboxRef
 	retryActs []*ActivityTask
+	// While a batch's outcomes run, offloaded activities gather here and
+	// are enqueued in one call after them.
+	collecting   bool
+	batchOffload []*ActivityTask
 	// workItems are work items whose results were delivered here in memory,
 	// by result message id; they are deleted once a commit consumed the result.
 	workItems map[string][]*ActivityWorkItem
@@ -398,6 +402,13 @@ func (w *partitionWorker) dispatch(ctx context.Context, tasks []*ActivityTask) {
 		offload = append(offload, t)
 	}
 	if len(offload) > 0 {
+		w.mu.Lock()
+		if w.collecting {
+			w.batchOffload = append(w.batchOffload, offload...)
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
 		w.offload(ctx, offload)
 	}
 }
