@@ -184,15 +184,9 @@ func (p *Provider) settlePackLocked(ctx context.Context, ps *packState, parts []
 		if abandon && time.Until(ps.lockUntil) < lockMargin {
 			// The lock may have expired and the pack been fetched again:
 			// prove it held before putting copies of its parts.
-			lost, err := p.setVisibility(ctx, rc, lockMargin, 1, "lock pack")
-			switch {
-			case err != nil:
+			if held, err := p.lockPack(ctx, ps, lockMargin, "lock pack"); !held {
 				return false, err
-			case lost:
-				ps.gone = true
-				return false, nil
 			}
-			ps.lockUntil = time.Now().Add(lockMargin)
 		}
 		if abandon {
 			bodies := make([][]byte, len(parts))
@@ -269,15 +263,9 @@ func (p *Provider) deadLetterParts(ctx context.Context, ps *packState, parts []i
 	// Extending the lock proves it current and keeps the pack locked while
 	// the dead letters are written.
 	hold := max(deadLetterLock, time.Until(ps.lockUntil)) // never shorter than the lock the rest has
-	lost, err := p.setVisibility(ctx, ps.rc, hold, 1, "lock for dead-lettering")
-	switch {
-	case err != nil:
+	if held, err := p.lockPack(ctx, ps, hold, "lock for dead-lettering"); !held {
 		return false, err
-	case lost:
-		ps.gone = true
-		return false, nil
 	}
-	ps.lockUntil = time.Now().Add(hold)
 	for _, i := range parts {
 		if err := p.writeDeadLetter(ctx, dl(i)); err != nil {
 			return false, err
@@ -296,14 +284,24 @@ func (p *Provider) renewPack(ctx context.Context, ps *packState, part int, lock 
 	if ps.gone || ps.settled[part] {
 		return true, nil
 	}
-	lost, err = p.setVisibility(ctx, ps.rc, lock, 1, "renew work item")
-	if lost {
+	held, err := p.lockPack(ctx, ps, lock, "renew work item")
+	return !held && err == nil, err
+}
+
+// lockPack sets the pack's lock to d from now; held is false on an error
+// and when the pack was fetched again by someone else (it is gone then).
+// The caller holds ps.mu.
+func (p *Provider) lockPack(ctx context.Context, ps *packState, d time.Duration, op string) (held bool, err error) {
+	lost, err := p.setVisibility(ctx, ps.rc, d, 1, op)
+	switch {
+	case err != nil:
+		return false, err
+	case lost:
 		ps.gone = true
+		return false, nil
 	}
-	if err == nil && !lost {
-		ps.lockUntil = time.Now().Add(lock)
-	}
-	return lost, err
+	ps.lockUntil = time.Now().Add(d)
+	return true, nil
 }
 
 // sender gathers the messages for one partition's control queue.

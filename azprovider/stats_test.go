@@ -44,18 +44,7 @@ func TestAzuriteOperationCounts(t *testing.T) {
 	p := newTestProvider(t)
 	ctx := testCtx(t)
 	id := idIn(p, "ops", 0)
-	delta := func(f func()) map[string]int64 {
-		before := p.Stats()
-		f()
-		after := p.Stats()
-		d := map[string]int64{}
-		for k, v := range after {
-			if v != before[k] {
-				d[k] = v - before[k]
-			}
-		}
-		return d
-	}
+	delta := func(f func()) map[string]int64 { return statDelta(p, f) }
 	check := func(what string, got map[string]int64, want map[string]int64) {
 		t.Helper()
 		if len(got) != len(want) {

@@ -92,18 +92,31 @@ func (w *partitionWorker) process(ctx context.Context, msgs []*Message) {
 				w.r.log.Warn().Err(err).Int("partition", w.p).Int("episodes", len(committing)).Msg("commit failed; checking what was stored")
 			}
 		}
-		// Activities offloaded by the batch's episodes go in one call.
+		// The batch's follow-up sends wait for all its outcomes: the
+		// activities offloaded go in one call, then the outbox units are
+		// sent side by side, so that the provider can pack the messages of
+		// several units for one partition.
 		w.mu.Lock()
 		w.collecting = true
 		w.mu.Unlock()
 		w.outcomes(ctx, committing, results, err)
 		w.mu.Lock()
-		offload := w.batchOffload
-		w.collecting, w.batchOffload = false, nil
+		offload, units := w.batchOffload, w.batchUnits
+		w.collecting, w.batchOffload, w.batchUnits = false, nil, nil
 		w.mu.Unlock()
 		if len(offload) > 0 {
 			w.offload(ctx, offload)
 		}
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for _, u := range units {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				w.sendUnit(ctx, u.ref, u.msgs)
+			})
+		}
+		wg.Wait()
 	}
 	// The consumed messages and work items of every job are deleted
 	// together: one call each, whose requests run in parallel (and whose

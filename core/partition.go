@@ -35,6 +35,7 @@ type partitionWorker struct {
 	// are enqueued in one call after them.
 	collecting   bool
 	batchOffload []*ActivityTask
+	batchUnits   []outboxUnit
 	// workItems are work items whose results were delivered here in memory,
 	// by result message id; they are deleted once a commit consumed the result.
 	workItems map[string][]*ActivityWorkItem
@@ -345,8 +346,19 @@ func (w *partitionWorker) retryPending(ctx context.Context) {
 
 // sendUnit sends an outbox unit: in memory to local partitions, through the
 // provider to the others.
+// outboxUnit is an outbox unit a batch sends after its outcomes.
+type outboxUnit struct {
+	ref  OutboxRef
+	msgs []*Message
+}
+
 func (w *partitionWorker) sendUnit(ctx context.Context, ref OutboxRef, msgs []*Message) {
 	w.mu.Lock()
+	if w.collecting {
+		w.batchUnits = append(w.batchUnits, outboxUnit{ref, msgs})
+		w.mu.Unlock()
+		return
+	}
 	u := &pendingUnit{ref: ref, remaining: len(msgs)}
 	w.units[ref.ID] = u
 	w.mu.Unlock()
