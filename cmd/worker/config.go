@@ -66,6 +66,8 @@ type Config struct {
 	DrainTimeout time.Duration
 
 	HTTPAddr string
+	// NoMessagePacking: azprovider.Options.NoMessagePacking.
+	NoMessagePacking bool
 	// QueueMetricsInterval is how often the queues are sampled for the
 	// queue depth and age metrics; 0 turns the sampling off.
 	QueueMetricsInterval time.Duration
@@ -115,6 +117,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (*C
 		{"activity-backlog", "n", "activities of this host's partitions that may wait in memory for a free slot; beyond it they go to the shared work-item queue (-1: none wait; 0: the default)", (*intValue)(&c.ActivityBacklog)},
 		{"orchestration-concurrency", "n", "episodes one partition runs at once", (*intValue)(&c.OrchestrationConcurrency)},
 		{"offload-activities", "", "send every activity through the shared work-item queue", (*boolValue)(&c.OffloadActivities)},
+		{"no-message-packing", "", "send every control message and work item in a queue message of its own, for as long as hosts of a build that cannot read packs still run against the task hub", (*boolValue)(&c.NoMessagePacking)},
 		{"poll-max-interval", "duration", "longest wait between polls of an idle queue", (*durationValue)(&c.PollMaxInterval)},
 		{"activity-latency", "duration", "simulated latency of every sample activity", (*durationValue)(&c.ActivityLatency)},
 		{"lease-duration", "duration", "partition lease duration, whole seconds from 15s to 60s; a killed host's partitions move after at most this plus -acquire-interval (0: the partition manager's default, 60s)", (*durationValue)(&c.LeaseDuration)},
@@ -321,6 +324,7 @@ func (c *Config) Redacted() map[string]any {
 		"concurrency":               c.ActivityConcurrency,
 		"orchestration_concurrency": c.OrchestrationConcurrency,
 		"offload_activities":        c.OffloadActivities,
+		"no_message_packing":        c.NoMessagePacking,
 		"poll_max_interval":         c.PollMaxInterval.String(),
 		"activity_latency":          c.ActivityLatency.String(),
 		"lease_duration":            c.LeaseDuration.String(),

@@ -188,6 +188,7 @@ func (h *host) connect(ctx context.Context, log zerolog.Logger) (*azprovider.Pro
 			TaskHub:          h.cfg.TaskHub,
 			Partitions:       h.cfg.Partitions,
 			CreateIfMissing:  true,
+			NoMessagePacking: h.cfg.NoMessagePacking,
 		})
 		if err == nil {
 			h.mu.Lock()
