@@ -138,7 +138,7 @@ func (ps *packState) textWithout(drop []int) string {
 		}
 		bodies = append(bodies, b)
 		base = append(base, ps.base[i])
-		carried = carried || ps.base[i] > 0
+		carried = carried || ps.base[i] != 0
 	}
 	if !carried {
 		base = nil
@@ -274,6 +274,52 @@ func (p *Provider) deadLetterParts(ctx context.Context, ps *packState, parts []i
 	// The dead letters stand even if the delete fails: a duplicate is safe,
 	// a lost message is not.
 	return p.settlePackLocked(ctx, ps, parts, false, 0)
+}
+
+// releaseParts gives back parts that were fetched but never handed out:
+// they become visible at once, and this fetch does not count as one of
+// their deliveries. Parts with an outcome, or of a pack fetched again since,
+// are skipped.
+func (p *Provider) releaseParts(ctx context.Context, ps *packState, parts []int) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	parts = ps.unsettled(parts)
+	if len(parts) == 0 || ps.gone {
+		return nil
+	}
+	for _, i := range parts {
+		ps.base[i]--
+		ps.counts[i]--
+	}
+	if ps.left > len(parts) {
+		// Others of the pack are running: copies of these go back.
+		_, err := p.settlePackLocked(ctx, ps, parts, true, 0)
+		return err
+	}
+	// They are all that is left: the queue message itself goes back, its
+	// text carrying the corrected counts.
+	rc := ps.rc
+	text := ps.textWithout(nil)
+	resp, err := rc.queue.UpdateMessage(ctx, rc.id, rc.popReceipt(), text, &azqueue.UpdateMessageOptions{VisibilityTimeout: ptr(int32(0))})
+	switch {
+	case err == nil:
+		rc.setPop(deref(resp.PopReceipt))
+		rc.text = text
+	case lostLock(err):
+		ps.gone = true
+		return nil
+	default:
+		for _, i := range parts {
+			ps.base[i]++
+			ps.counts[i]++
+		}
+		return p.storageErr("give back work items", "queue "+rc.queueName, err)
+	}
+	for _, i := range parts {
+		ps.settled[i] = true
+	}
+	ps.left -= len(parts)
+	return nil
 }
 
 // renewPack extends the lock of the pack that holds part; lost when the
@@ -462,9 +508,9 @@ func (p *Provider) openPack(ctx context.Context, f *fetched, lockUntil time.Time
 	base := make([]int, len(f.parts))
 	for i := range counts {
 		if i < len(f.base) {
-			base[i] = max(f.base[i], 0)
+			base[i] = f.base[i] // negative for a part given back unrun (releaseParts)
 		}
-		counts[i] = f.count + base[i]
+		counts[i] = max(f.count+base[i], 1)
 	}
 	ps := newPackState(f.rc, f.parts, counts, base, lockUntil)
 	var bad []*fetched

@@ -418,42 +418,75 @@ func TestAzuriteWorkItemPacks(t *testing.T) {
 	}
 }
 
-// TestAzuriteWorkItemPackShortLock: an item of a fetched pack is not handed
-// out when the pack's lock is about to end; it comes back with its pack.
-func TestAzuriteWorkItemPackShortLock(t *testing.T) {
+// TestAzuriteWorkItemPackBuffer: the items of a fetched pack after the
+// first wait in the provider. One handed out later is locked again for the
+// lock asked for; those not taken within bufferRelease go back to the queue
+// for any host, and that fetch does not count as their delivery.
+func TestAzuriteWorkItemPackBuffer(t *testing.T) {
 	t.Parallel()
 	p := newTestProvider(t)
+	other, err := New(testCtx(t), Options{ConnectionString: p.opts.ConnectionString, TaskHub: p.hub, Partitions: p.n})
+	must(t, err)
 	ctx := testCtx(t)
-	id := idIn(p, "short", 0)
-	tasks := []*core.ActivityTask{
-		{InstanceID: id, ExecutionID: "e1", Name: "Act", TaskID: 1},
-		{InstanceID: id, ExecutionID: "e1", Name: "Act", TaskID: 2},
+	id := idIn(p, "buffered", 0)
+	task := func(n int64) *core.ActivityTask {
+		return &core.ActivityTask{InstanceID: id, ExecutionID: "e1", Name: "Act", TaskID: n}
 	}
-	must(t, p.EnqueueActivities(ctx, tasks))
+	// fetchOther polls the other provider (its own buffer) until it has n items.
+	fetchOther := func(n int) []*core.ActivityWorkItem {
+		t.Helper()
+		var got []*core.ActivityWorkItem
+		for deadline := time.Now().Add(20 * time.Second); len(got) < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("the other host fetched %d of %d items", len(got), n)
+			}
+			it, err := other.FetchActivity(ctx, time.Minute)
+			must(t, err)
+			if it == nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			got = append(got, it)
+		}
+		return got
+	}
+
+	// A buffered item handed out with a longer lock locks its pack again.
+	must(t, p.EnqueueActivities(ctx, []*core.ActivityTask{task(1), task(2), task(3)}))
 	first, err := p.FetchActivity(ctx, time.Second)
 	must(t, err)
-	if first == nil || first.Task.TaskID != 1 {
-		t.Fatalf("first item: %+v", first)
+	second, err := p.FetchActivity(ctx, 30*time.Second)
+	must(t, err)
+	if first == nil || second == nil || first.Task.TaskID != 1 || second.Task.TaskID != 2 {
+		t.Fatalf("fetched %+v and %+v", first, second)
 	}
-	if it, err := p.FetchActivity(ctx, time.Second); err != nil || it != nil {
-		t.Fatalf("an item whose pack's lock ends within a second was handed out: %+v %v", it, err)
+	ps := second.Receipt.(*receipt).pack
+	ps.mu.Lock()
+	left := time.Until(ps.lockUntil)
+	ps.mu.Unlock()
+	if left < 25*time.Second {
+		t.Fatalf("the pack of an item handed out for 30s is locked for %v", left)
 	}
-	must(t, p.DeleteActivities(ctx, []*core.ActivityWorkItem{first}))
-	var again *core.ActivityWorkItem
-	for deadline := time.Now().Add(20 * time.Second); again == nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("the second item did not come back")
-		}
-		again, err = p.FetchActivity(ctx, time.Minute)
-		must(t, err)
-		if again == nil {
-			time.Sleep(100 * time.Millisecond)
-		}
+	// Item 3, never taken, goes back to the queue while 1 and 2 stay locked.
+	back := fetchOther(1)
+	if back[0].Task.TaskID != 3 || back[0].DequeueCount != 1 {
+		t.Fatalf("given back: task %d, count %d; want task 3, delivered once", back[0].Task.TaskID, back[0].DequeueCount)
 	}
-	if again.Task.TaskID != 2 || again.DequeueCount != 2 {
-		t.Fatalf("after the lock ended: task %d, count %d", again.Task.TaskID, again.DequeueCount)
+	must(t, other.DeleteActivities(ctx, back))
+	must(t, p.DeleteActivities(ctx, []*core.ActivityWorkItem{first, second}))
+
+	// When the items given back are all the pack has left, the queue
+	// message itself goes back, with the same counts.
+	must(t, p.EnqueueActivities(ctx, []*core.ActivityTask{task(4), task(5), task(6)}))
+	fourth, err := p.FetchActivity(ctx, time.Minute)
+	must(t, err)
+	must(t, p.DeleteActivities(ctx, []*core.ActivityWorkItem{fourth}))
+	rest := fetchOther(2)
+	slices.SortFunc(rest, func(a, b *core.ActivityWorkItem) int { return int(a.Task.TaskID - b.Task.TaskID) })
+	if rest[0].Task.TaskID != 5 || rest[1].Task.TaskID != 6 || rest[0].DequeueCount != 1 || rest[1].DequeueCount != 1 {
+		t.Fatalf("given back: %+v %+v; want tasks 5 and 6, delivered once", rest[0], rest[1])
 	}
-	must(t, p.DeleteActivities(ctx, []*core.ActivityWorkItem{again}))
+	must(t, other.DeleteActivities(ctx, rest))
 	if it, err := p.FetchActivity(ctx, time.Minute); err != nil || it != nil {
 		t.Fatalf("the work-item queue is not empty: %+v %v", it, err)
 	}

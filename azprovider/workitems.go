@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -96,26 +97,29 @@ func (p *Provider) putWorkItems(ctx context.Context, bodies [][]byte) error {
 }
 
 // workBuffer holds the work items of fetched packs not handed out yet.
+// They are handed out by the next FetchActivity calls (the runtime calls it
+// whenever an activity slot is free); what is still here after
+// bufferRelease goes back to the queue for any host (releaseParts), without
+// counting this fetch as a delivery.
 type workBuffer struct {
 	mu    sync.Mutex
 	items []*core.ActivityWorkItem
 }
 
-// take returns the next buffered item whose pack is still locked for a
-// while; items whose lock is about to end are dropped (their pack brings
-// them back when it ends).
-func (b *workBuffer) take() *core.ActivityWorkItem {
+// bufferRelease is how long fetched work items may wait in the provider for
+// this host's activity slots.
+const bufferRelease = 2 * time.Second
+
+func (b *workBuffer) pop() *core.ActivityWorkItem {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for len(b.items) > 0 {
-		it := b.items[0]
-		b.items[0] = nil
-		b.items = b.items[1:]
-		if ps := it.Receipt.(*receipt).pack; time.Until(ps.lockUntil) > lockMargin {
-			return it
-		}
+	if len(b.items) == 0 {
+		return nil
 	}
-	return nil
+	it := b.items[0]
+	b.items[0] = nil
+	b.items = b.items[1:]
+	return it
 }
 
 func (b *workBuffer) add(items []*core.ActivityWorkItem) {
@@ -124,11 +128,70 @@ func (b *workBuffer) add(items []*core.ActivityWorkItem) {
 	b.mu.Unlock()
 }
 
+// remove takes those of items that are still buffered out of the buffer.
+func (b *workBuffer) remove(items []*core.ActivityWorkItem) []*core.ActivityWorkItem {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []*core.ActivityWorkItem
+	b.items = slices.DeleteFunc(b.items, func(it *core.ActivityWorkItem) bool {
+		if slices.Contains(items, it) {
+			out = append(out, it)
+			return true
+		}
+		return false
+	})
+	return out
+}
+
+// buffer keeps items of a fetched pack for the next FetchActivity calls,
+// and gives back to the queue those not taken within bufferRelease.
+func (p *Provider) buffer(items []*core.ActivityWorkItem) {
+	if len(items) == 0 {
+		return
+	}
+	p.workBuf.add(items)
+	time.AfterFunc(bufferRelease, func() {
+		left := p.workBuf.remove(items)
+		if len(left) == 0 {
+			return
+		}
+		parts := make([]int, len(left))
+		for i, it := range left {
+			parts[i] = it.Receipt.(*receipt).part
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// Not released now: they come back when the pack's lock ends.
+		_ = p.releaseParts(ctx, left[0].Receipt.(*receipt).pack, parts)
+	})
+}
+
+// handOut readies a buffered item to be handed out locked for lock: false
+// when its pack is gone (fetched again elsewhere) or it already has an
+// outcome. A pack with less than two thirds of lock left is locked again
+// for lock, so that the runtime's first renewal (after a third) comes in time.
+func (p *Provider) handOut(ctx context.Context, it *core.ActivityWorkItem, lock time.Duration) bool {
+	rc := it.Receipt.(*receipt)
+	ps := rc.pack
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.gone || ps.settled[rc.part] {
+		return false
+	}
+	if time.Until(ps.lockUntil) < lock*2/3 {
+		held, _ := p.lockPack(ctx, ps, lock, "lock work item")
+		return held // on an error the item comes back when the pack's lock ends
+	}
+	return true
+}
+
 // FetchActivity takes one work item off the queue, locked for lock, or
 // returns nil when there is none. Undecodable items are dead-lettered.
 func (p *Provider) FetchActivity(ctx context.Context, lock time.Duration) (*core.ActivityWorkItem, error) {
-	if it := p.workBuf.take(); it != nil {
-		return it, nil
+	for it := p.workBuf.pop(); it != nil; it = p.workBuf.pop() {
+		if p.handOut(ctx, it, lock) {
+			return it, nil
+		}
 	}
 	for range 8 {
 		lockUntil := time.Now().Add(lock)
@@ -149,7 +212,7 @@ func (p *Provider) FetchActivity(ctx context.Context, lock time.Duration) (*core
 			if len(items) == 0 {
 				continue
 			}
-			p.workBuf.add(items[1:])
+			p.buffer(items[1:])
 			return items[0], nil
 		}
 		if f.err == nil {

@@ -468,20 +468,21 @@ func (h *completionHub) publishWhere(match func(id string) bool) {
 }
 
 // copyCommitted copies a state the runtime committed, for a waiter: its
-// payloads are not shared, and its times carry no monotonic reading.
+// payloads and failures are not shared, and its times are UTC, without a
+// monotonic reading.
 func copyCommitted(s *InstanceState) *InstanceState {
 	c := *s
 	c.CustomStatus = bytes.Clone(s.CustomStatus)
 	c.Input = bytes.Clone(s.Input)
 	c.Output = bytes.Clone(s.Output)
-	if s.Failure != nil {
-		f := *s.Failure
-		c.Failure = &f
+	for src, dst := s.Failure, &c.Failure; src != nil; src, dst = src.Cause, &(*dst).Cause {
+		f := *src
+		*dst = &f
 	}
 	if s.Parent != nil {
 		p := *s.Parent
 		c.Parent = &p
 	}
-	c.CreatedAt, c.UpdatedAt, c.CompletedAt = s.CreatedAt.Round(0), s.UpdatedAt.Round(0), s.CompletedAt.Round(0)
+	c.CreatedAt, c.UpdatedAt, c.CompletedAt = s.CreatedAt.Round(0).UTC(), s.UpdatedAt.Round(0).UTC(), s.CompletedAt.Round(0).UTC()
 	return &c
 }

@@ -101,8 +101,8 @@ func (w *partitionWorker) process(ctx context.Context, msgs []*Message) {
 		w.mu.Unlock()
 		w.outcomes(ctx, committing, results, err)
 		w.mu.Lock()
-		offload, units := w.batchOffload, w.batchUnits
-		w.collecting, w.batchOffload, w.batchUnits = false, nil, nil
+		offload, units, publish := w.batchOffload, w.batchUnits, w.batchPublish
+		w.collecting, w.batchOffload, w.batchUnits, w.batchPublish = false, nil, nil, nil
 		w.mu.Unlock()
 		if len(offload) > 0 {
 			w.offload(ctx, offload)
@@ -117,6 +117,10 @@ func (w *partitionWorker) process(ctx context.Context, msgs []*Message) {
 			})
 		}
 		wg.Wait()
+		// Waiting clients hear of the batch's changes once its sends are out.
+		for _, st := range publish {
+			w.r.hub.publish(st.InstanceID, st)
+		}
 	}
 	// The consumed messages and work items of every job are deleted
 	// together: one call each, whose requests run in parallel (and whose
@@ -673,7 +677,15 @@ func (w *partitionWorker) committed(ctx context.Context, j *job, token CommitTok
 	// an episode that only moves a running instance on tells them nothing.
 	if ep.State.Status != StatusRunning || prevStatus != StatusRunning ||
 		slices.ContainsFunc(ep.History, func(ev *Event) bool { return ev.Kind == EventExecutionStarted }) {
-		r.hub.publish(j.id, ep.State)
+		w.mu.Lock()
+		deferred := w.collecting
+		if deferred {
+			w.batchPublish = append(w.batchPublish, ep.State)
+		}
+		w.mu.Unlock()
+		if !deferred {
+			r.hub.publish(j.id, ep.State)
+		}
 	}
 }
 

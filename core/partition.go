@@ -36,6 +36,7 @@ type partitionWorker struct {
 	collecting   bool
 	batchOffload []*ActivityTask
 	batchUnits   []outboxUnit
+	batchPublish []*InstanceState // states for the waiters, published after the sends
 	// workItems are work items whose results were delivered here in memory,
 	// by result message id; they are deleted once a commit consumed the result.
 	workItems map[string][]*ActivityWorkItem
@@ -426,7 +427,15 @@ func (w *partitionWorker) dispatch(ctx context.Context, tasks []*ActivityTask) {
 }
 
 func (w *partitionWorker) offload(ctx context.Context, tasks []*ActivityTask) {
-	if err := w.r.p.EnqueueActivities(ctx, tasks); err != nil {
+	err := w.r.p.EnqueueActivities(ctx, tasks)
+	if err != nil && len(tasks) > 1 && !IsRetryable(err) && ctx.Err() == nil {
+		// One bad task must not hold back the batch's others: each alone.
+		for _, t := range tasks {
+			w.offload(ctx, []*ActivityTask{t})
+		}
+		return
+	}
+	if err != nil {
 		if ctx.Err() == nil {
 			w.r.log.Warn().Err(err).Int("partition", w.p).Int("activities", len(tasks)).Msg("offload activities; will retry")
 		}
