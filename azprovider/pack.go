@@ -3,7 +3,6 @@ package azprovider
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -51,12 +50,6 @@ const maxPackParts = 32
 // lockMargin: a pack whose lock ends sooner than this is locked again before
 // copies of its parts are put, so that a stale receipt puts none.
 const lockMargin = 5 * time.Second
-
-// packDoc is the queue text of a pack.
-type packDoc struct {
-	Pack []json.RawMessage `json:"$pack"`
-	Base []int             `json:"$base,omitempty"`
-}
 
 // packText encodes messages (already xmlSafe) as one pack.
 func packText(bodies [][]byte, base []int) string {
