@@ -269,10 +269,10 @@ func (p *Provider) deadLetterParts(ctx context.Context, ps *packState, parts []i
 	return p.settlePackLocked(ctx, ps, parts, false, 0)
 }
 
-// releaseParts gives back parts that were fetched but never handed out:
-// they become visible at once, and this fetch does not count as one of
-// their deliveries. Parts with an outcome, or of a pack fetched again since,
-// are skipped.
+// releaseParts gives back parts that were fetched but not handed out, while
+// others of the pack were: copies of them become visible at once, and this
+// fetch does not count as one of their deliveries. Parts with an outcome, or
+// of a pack fetched again since, are skipped.
 func (p *Provider) releaseParts(ctx context.Context, ps *packState, parts []int) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -284,35 +284,8 @@ func (p *Provider) releaseParts(ctx context.Context, ps *packState, parts []int)
 		ps.base[i]--
 		ps.counts[i]--
 	}
-	if ps.left > len(parts) {
-		// Others of the pack are running: copies of these go back.
-		_, err := p.settlePackLocked(ctx, ps, parts, true, 0)
-		return err
-	}
-	// They are all that is left: the queue message itself goes back, its
-	// text carrying the corrected counts.
-	rc := ps.rc
-	text := ps.textWithout(nil)
-	resp, err := rc.queue.UpdateMessage(ctx, rc.id, rc.popReceipt(), text, &azqueue.UpdateMessageOptions{VisibilityTimeout: ptr(int32(0))})
-	switch {
-	case err == nil:
-		rc.setPop(deref(resp.PopReceipt))
-		rc.text = text
-	case lostLock(err):
-		ps.gone = true
-		return nil
-	default:
-		for _, i := range parts {
-			ps.base[i]++
-			ps.counts[i]++
-		}
-		return p.storageErr("give back work items", "queue "+rc.queueName, err)
-	}
-	for _, i := range parts {
-		ps.settled[i] = true
-	}
-	ps.left -= len(parts)
-	return nil
+	_, err := p.settlePackLocked(ctx, ps, parts, true, 0)
+	return err
 }
 
 // renewPack extends the lock of the pack that holds part; lost when the

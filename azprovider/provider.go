@@ -43,8 +43,6 @@ type Provider struct {
 	outboxBlobs sync.Map // unit id → blob name
 	// senders pack the control messages of each partition (pack.go).
 	senders []sender
-	// workBuf holds the fetched work items of packs not handed out yet.
-	workBuf workBuffer
 
 	now func() time.Time
 }
@@ -53,6 +51,8 @@ var (
 	_ core.Provider        = (*Provider)(nil)
 	_ core.TaskHubAdmin    = (*Provider)(nil)
 	_ core.ActivityDeleter = (*Provider)(nil)
+
+	_ core.ActivityBatchFetcher = (*Provider)(nil)
 )
 
 const metaCacheSize = 16384

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
@@ -19,9 +17,10 @@ import (
 // input (spilled to a blob with the rest of the task when large), or up to
 // 32 of them in a pack (pack.go) when one call enqueues several. The lock
 // is the message's visibility; renewing it returns a new pop receipt, which
-// the work item keeps. The items of a fetched pack after the first wait in
-// the provider (workBuffer) for the next FetchActivity calls; each settles
-// as if it had a queue message of its own.
+// the work item keeps. A fetch hands out the items of a pack up to the
+// number asked for (the runtime asks for its free activity slots) and gives
+// the rest back at once; each item settles as if it had a queue message of
+// its own.
 
 const workItemFormat = 1
 
@@ -96,102 +95,24 @@ func (p *Provider) putWorkItems(ctx context.Context, bodies [][]byte) error {
 	return nil
 }
 
-// workBuffer holds the work items of fetched packs not handed out yet.
-// They are handed out by the next FetchActivity calls (the runtime calls it
-// whenever an activity slot is free); what is still here after
-// bufferRelease goes back to the queue for any host (releaseParts), without
-// counting this fetch as a delivery.
-type workBuffer struct {
-	mu    sync.Mutex
-	items []*core.ActivityWorkItem
-}
-
-// bufferRelease is how long fetched work items may wait in the provider for
-// this host's activity slots.
-const bufferRelease = 2 * time.Second
-
-func (b *workBuffer) pop() *core.ActivityWorkItem {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.items) == 0 {
-		return nil
-	}
-	it := b.items[0]
-	b.items[0] = nil
-	b.items = b.items[1:]
-	return it
-}
-
-func (b *workBuffer) add(items []*core.ActivityWorkItem) {
-	b.mu.Lock()
-	b.items = append(b.items, items...)
-	b.mu.Unlock()
-}
-
-// remove takes those of items that are still buffered out of the buffer.
-func (b *workBuffer) remove(items []*core.ActivityWorkItem) []*core.ActivityWorkItem {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []*core.ActivityWorkItem
-	b.items = slices.DeleteFunc(b.items, func(it *core.ActivityWorkItem) bool {
-		if slices.Contains(items, it) {
-			out = append(out, it)
-			return true
-		}
-		return false
-	})
-	return out
-}
-
-// buffer keeps items of a fetched pack for the next FetchActivity calls,
-// and gives back to the queue those not taken within bufferRelease.
-func (p *Provider) buffer(items []*core.ActivityWorkItem) {
-	if len(items) == 0 {
-		return
-	}
-	p.workBuf.add(items)
-	time.AfterFunc(bufferRelease, func() {
-		left := p.workBuf.remove(items)
-		if len(left) == 0 {
-			return
-		}
-		parts := make([]int, len(left))
-		for i, it := range left {
-			parts[i] = it.Receipt.(*receipt).part
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		// Not released now: they come back when the pack's lock ends.
-		_ = p.releaseParts(ctx, left[0].Receipt.(*receipt).pack, parts)
-	})
-}
-
-// handOut readies a buffered item to be handed out locked for lock: false
-// when its pack is gone (fetched again elsewhere) or it already has an
-// outcome. A pack with less than two thirds of lock left is locked again
-// for lock, so that the runtime's first renewal (after a third) comes in time.
-func (p *Provider) handOut(ctx context.Context, it *core.ActivityWorkItem, lock time.Duration) bool {
-	rc := it.Receipt.(*receipt)
-	ps := rc.pack
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if ps.gone || ps.settled[rc.part] {
-		return false
-	}
-	if time.Until(ps.lockUntil) < lock*2/3 {
-		held, _ := p.lockPack(ctx, ps, lock, "lock work item")
-		return held // on an error the item comes back when the pack's lock ends
-	}
-	return true
-}
-
 // FetchActivity takes one work item off the queue, locked for lock, or
-// returns nil when there is none. Undecodable items are dead-lettered.
+// returns nil when there is none (FetchActivities with max 1).
 func (p *Provider) FetchActivity(ctx context.Context, lock time.Duration) (*core.ActivityWorkItem, error) {
-	for it := p.workBuf.pop(); it != nil; it = p.workBuf.pop() {
-		if p.handOut(ctx, it, lock) {
-			return it, nil
-		}
+	items, err := p.FetchActivities(ctx, 1, lock)
+	if len(items) == 0 {
+		return nil, err
+	}
+	return items[0], err
+}
+
+// FetchActivities takes one queue message off the work-item queue, locked
+// for lock, and returns its work items, at most max (core.ActivityBatchFetcher).
+// The items of a pack beyond max go back to the queue at once, and this
+// fetch does not count as one of their deliveries. Undecodable items are
+// dead-lettered.
+func (p *Provider) FetchActivities(ctx context.Context, max int, lock time.Duration) ([]*core.ActivityWorkItem, error) {
+	if max <= 0 {
+		return nil, nil
 	}
 	for range 8 {
 		lockUntil := time.Now().Add(lock)
@@ -202,23 +123,35 @@ func (p *Provider) FetchActivity(ctx context.Context, lock time.Duration) (*core
 		f := fs[0]
 		if f.err == nil && f.parts != nil {
 			var items []*core.ActivityWorkItem
+			var ps *packState
 			p.openPack(ctx, f, lockUntil, dlActivity, func(rc *receipt, count int, body []byte) error {
 				t, err := decodeWorkItem(body)
 				if err == nil {
+					ps = rc.pack
 					items = append(items, &core.ActivityWorkItem{Task: t, DequeueCount: count, Receipt: rc})
 				}
 				return err
 			})
+			if len(items) > max {
+				extra := make([]int, 0, len(items)-max)
+				for _, it := range items[max:] {
+					extra = append(extra, it.Receipt.(*receipt).part)
+				}
+				if err := p.releaseParts(ctx, ps, extra); err != nil {
+					// They come back when the pack's lock ends.
+					return items[:max], err
+				}
+				items = items[:max]
+			}
 			if len(items) == 0 {
 				continue
 			}
-			p.buffer(items[1:])
-			return items[0], nil
+			return items, nil
 		}
 		if f.err == nil {
 			t, err := decodeWorkItem(f.body)
 			if err == nil {
-				return &core.ActivityWorkItem{Task: t, DequeueCount: f.count, Receipt: f.rc}, nil
+				return []*core.ActivityWorkItem{{Task: t, DequeueCount: f.count, Receipt: f.rc}}, nil
 			}
 			f.err = err
 		}

@@ -26,6 +26,19 @@ type ActivityDeleter interface {
 	DeleteActivities(ctx context.Context, items []*ActivityWorkItem) error
 }
 
+// ActivityBatchFetcher is an optional extension of Provider:
+// FetchActivities returns up to max work items (none, not an error, when
+// the queue is empty), each locked for lock; it does not wait. The runtime
+// asks for as many as it has free activity slots, so that a provider that
+// carries several work items in one queue message keeps no more than this
+// host can start, and leaves the rest to other hosts.
+type ActivityBatchFetcher interface {
+	FetchActivities(ctx context.Context, max int, lock time.Duration) ([]*ActivityWorkItem, error)
+}
+
+// maxFetchActivities bounds the activity slots one fetch fills.
+const maxFetchActivities = 32
+
 // deleteWorkItems deletes work items whose results were consumed (or will be
 // recovered from the pending rows), best effort: one left behind runs again
 // when its lock expires, and its result is dropped as a duplicate.
@@ -185,12 +198,11 @@ func (r *Runtime) pollActivities() {
 		case <-r.baseCtx.Done():
 			return
 		}
-		item, err := r.p.FetchActivity(r.baseCtx, o.ActivityLockDuration)
-		if err != nil || item == nil {
-			r.releaseActivitySlot()
-			if err != nil && r.baseCtx.Err() == nil {
-				r.log.Warn().Err(err).Msg("fetch activity work item")
-			}
+		items, err := r.fetchWorkItems()
+		if err != nil && r.baseCtx.Err() == nil {
+			r.log.Warn().Err(err).Msg("fetch activity work item")
+		}
+		if len(items) == 0 {
 			interval = nextWorkItemPoll(interval, o)
 			if !r.sleepOrWake(interval) {
 				return
@@ -198,16 +210,46 @@ func (r *Runtime) pollActivities() {
 			continue
 		}
 		interval = o.PollMinInterval
-		r.stats.activitiesRemote.Add(1)
-		r.bg.Add(1)
-		r.busy.Add(1)
-		go func() {
-			defer r.bg.Done()
-			defer r.busy.Add(-1)
-			defer r.releaseActivitySlot()
-			r.runWorkItem(item)
-		}()
+		for _, item := range items {
+			r.stats.activitiesRemote.Add(1)
+			r.bg.Add(1)
+			r.busy.Add(1)
+			go func() {
+				defer r.bg.Done()
+				defer r.busy.Add(-1)
+				defer r.releaseActivitySlot()
+				r.runWorkItem(item)
+			}()
+		}
 	}
+}
+
+// fetchWorkItems fetches work items for the slot the caller holds and, from
+// a provider that fetches several at once, for the other free slots, which
+// it takes; it gives back the slots it has no item for.
+func (r *Runtime) fetchWorkItems() ([]*ActivityWorkItem, error) {
+	lock := r.opts.ActivityLockDuration
+	bf, ok := r.p.(ActivityBatchFetcher)
+	if !ok {
+		item, err := r.p.FetchActivity(r.baseCtx, lock)
+		if item == nil {
+			r.releaseActivitySlot()
+			return nil, err
+		}
+		return []*ActivityWorkItem{item}, err
+	}
+	slots := 1
+	for slots < maxFetchActivities && r.tryActivitySlot() {
+		slots++
+	}
+	items, err := bf.FetchActivities(r.baseCtx, slots, lock)
+	if len(items) > slots { // a provider's mistake: run none of the extra
+		items = items[:slots]
+	}
+	for range slots - len(items) {
+		r.releaseActivitySlot()
+	}
+	return items, err
 }
 
 // workItemIdleFactor: the shared work-item queue's idle polling interval
