@@ -40,30 +40,15 @@ func TestWorkItemsFetchedForTheFreeSlots(t *testing.T) {
 	store := newStore(t, 2)
 	reg := core.NewRegistry()
 	double := func(_ core.ActivityContext, n int) (int, error) { return 2 * n, nil }
-	fanOut := func(ctx *core.OrchestrationContext, n int) (int, error) {
-		var fs []*core.Future[int]
-		for i := range n {
-			fs = append(fs, core.CallActivity[int](ctx, "Double", i))
-		}
-		sum := 0
-		for _, f := range fs {
-			v, err := f.Await(ctx)
-			if err != nil {
-				return 0, err
-			}
-			sum += v
-		}
-		return sum, nil
-	}
-	if err := core.RegisterActivity(reg, double, core.WithName("Double")); err != nil {
+	if err := core.RegisterActivity(reg, double, core.WithName("Work")); err != nil {
 		t.Fatal(err)
 	}
-	if err := core.RegisterOrchestration(reg, fanOut, core.WithName("FanOut")); err != nil {
+	if err := core.RegisterOrchestration(reg, FanOut); err != nil {
 		t.Fatal(err)
 	}
 	bf := &batchFetcher{Provider: store}
 	rt := startRuntime(t, core.Options{Provider: bf, Registry: reg, OffloadActivities: true, ActivityConcurrency: 4})
-	id, err := rt.Client().Start(ctx, "FanOut", core.WithInput(20))
+	id, err := rt.Client().Start(ctx, FanOut, core.WithInput(20))
 	if err != nil {
 		t.Fatal(err)
 	}
