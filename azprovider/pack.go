@@ -316,12 +316,18 @@ func (p *Provider) lockPack(ctx context.Context, ps *packState, d time.Duration,
 	return true, nil
 }
 
-// sender gathers the messages for one partition's control queue.
+// sender gathers the messages for one partition's control queue. Up to
+// senderLanes rounds are sent at once, so that one slow or hung put (a
+// blackholed connection waits out its try timeout) does not hold back every
+// other message for the partition; beyond that, messages gather for the
+// next round.
 type sender struct {
-	mu      sync.Mutex
-	pending []*sendReq
-	running bool // a round is being sent
+	mu       sync.Mutex
+	pending  []*sendReq
+	inflight int // rounds being sent
 }
+
+const senderLanes = 4
 
 // sendReq is one call's share of a partition's messages.
 type sendReq struct {
@@ -330,15 +336,15 @@ type sendReq struct {
 	done   chan error
 }
 
-// sendPacked sends bodies to the partition's control queue, packed. When
-// no round is being sent, the caller sends its own at once, under its own
-// context; otherwise it waits for the next round, which carries everything
-// that gathered meanwhile.
+// sendPacked sends bodies to the partition's control queue, packed. When a
+// lane is free and nobody waits, the caller sends its own at once, under its
+// own context; otherwise it waits for the next round, which carries
+// everything that gathered meanwhile.
 func (p *Provider) sendPacked(ctx context.Context, partition int, bodies [][]byte) error {
 	s := &p.senders[partition]
 	s.mu.Lock()
-	if !s.running {
-		s.running = true
+	if s.inflight < senderLanes && len(s.pending) == 0 {
+		s.inflight++
 		s.mu.Unlock()
 		err := p.sendRound(ctx, partition, []*sendReq{{ctx: ctx, bodies: bodies}})[0]
 		p.nextRound(partition)
@@ -356,14 +362,14 @@ func (p *Provider) sendPacked(ctx context.Context, partition int, bodies [][]byt
 	}
 }
 
-// nextRound hands what gathered to a goroutine that sends it, round after
-// round, or marks the sender idle.
+// nextRound ends a round: what gathered meanwhile goes to a goroutine that
+// sends it, round after round, in the lane that ends.
 func (p *Provider) nextRound(partition int) {
 	s := &p.senders[partition]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.pending) == 0 {
-		s.running = false
+		s.inflight--
 		return
 	}
 	go p.runSender(partition)
@@ -376,7 +382,7 @@ func (p *Provider) runSender(partition int) {
 		reqs := s.pending
 		s.pending = nil
 		if len(reqs) == 0 {
-			s.running = false
+			s.inflight--
 			s.mu.Unlock()
 			return
 		}

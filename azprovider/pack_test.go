@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,29 +121,27 @@ func TestAzuriteNoMessagePacking(t *testing.T) {
 	must(t, p.DeleteMessages(ctx, 1, got))
 }
 
-// gateTransport holds the first message put on one queue until released.
+// gateTransport holds every message put on one queue until released.
 type gateTransport struct {
 	queue   string
-	once    sync.Once
-	arrived chan struct{}
+	arrived atomic.Int32
 	release chan struct{}
 }
 
 func (g *gateTransport) Do(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/"+g.queue+"/messages") {
-		g.once.Do(func() {
-			close(g.arrived)
-			<-g.release
-		})
+		g.arrived.Add(1)
+		<-g.release
 	}
 	return http.DefaultClient.Do(req)
 }
 
-// TestAzuritePackCoalescesConcurrentSends: while one put to a partition is
-// in flight, the messages of other callers gather and go in the next one.
+// TestAzuritePackCoalescesConcurrentSends: while the puts of a partition's
+// lanes are in flight, the messages of other callers gather and go in the
+// next round, packed.
 func TestAzuritePackCoalescesConcurrentSends(t *testing.T) {
 	t.Parallel()
-	gate := &gateTransport{arrived: make(chan struct{}), release: make(chan struct{})}
+	gate := &gateTransport{release: make(chan struct{})}
 	p := newTestProvider(t, func(o *Options) { o.Transport = gate })
 	gate.queue = p.controlQueueName(2)
 	ctx := testCtx(t)
@@ -155,22 +152,20 @@ func TestAzuritePackCoalescesConcurrentSends(t *testing.T) {
 	}
 	errs := make(chan error, len(msgs))
 	before := p.Stats()["queue.put"]
-	go func() { errs <- p.SendMessages(ctx, msgs[:1]) }()
-	<-gate.arrived // the first put is in flight
-	for _, m := range msgs[1:] {
+	for _, m := range msgs {
 		go func() { errs <- p.SendMessages(ctx, []*core.Message{m}) }()
 	}
-	// Every other caller has handed its message to the sender.
+	// Every lane has a put in flight, and every other caller waits.
 	s := &p.senders[2]
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		s.mu.Lock()
 		n := len(s.pending)
 		s.mu.Unlock()
-		if n == len(msgs)-1 {
+		if n == len(msgs)-senderLanes && gate.arrived.Load() == senderLanes {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d callers waiting, want %d", n, len(msgs)-1)
+			t.Fatalf("%d callers waiting and %d puts in flight, want %d and %d", n, gate.arrived.Load(), len(msgs)-senderLanes, senderLanes)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -178,9 +173,9 @@ func TestAzuritePackCoalescesConcurrentSends(t *testing.T) {
 	for range msgs {
 		must(t, <-errs)
 	}
-	// 1 + 49: two packs of 32 and 17 after the first.
-	if puts := p.Stats()["queue.put"] - before; puts != 3 {
-		t.Fatalf("%d puts for 50 concurrent sends, want 3", puts)
+	// 4 alone, then the 46 others in packs of 32 and 14.
+	if puts := p.Stats()["queue.put"] - before; puts != senderLanes+2 {
+		t.Fatalf("%d puts for 50 concurrent sends, want %d", puts, senderLanes+2)
 	}
 	seen := map[string]bool{}
 	for len(seen) < len(msgs) {
@@ -503,4 +498,45 @@ func TestAzuritePackSendFailures(t *testing.T) {
 		t.Fatalf("SendMessages with a cancelled context: %v", err)
 	}
 	expectEmpty(t, p, 1)
+}
+
+// holdFirstPut holds the first message put on one queue until released.
+type holdFirstPut struct {
+	queue   string
+	first   atomic.Bool
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (h *holdFirstPut) Do(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/"+h.queue+"/messages") && h.first.CompareAndSwap(false, true) {
+		close(h.arrived)
+		<-h.release
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// TestAzuritePackHungPutHoldsNoOtherSend: a put that hangs (as on a
+// blackholed connection, until its try timeout) does not hold back the
+// other messages for the partition.
+func TestAzuritePackHungPutHoldsNoOtherSend(t *testing.T) {
+	t.Parallel()
+	hold := &holdFirstPut{arrived: make(chan struct{}), release: make(chan struct{})}
+	p := newTestProvider(t, func(o *Options) { o.Transport = hold })
+	hold.queue = p.controlQueueName(3)
+	ctx := testCtx(t)
+	id := idIn(p, "hung", 3)
+	first := make(chan error, 1)
+	go func() { first <- p.SendMessages(ctx, []*core.Message{eventMessage(id, "hung", nil)}) }()
+	<-hold.arrived
+	for i := range 20 {
+		must(t, p.SendMessages(ctx, []*core.Message{eventMessage(id, fmt.Sprintf("e%d", i), nil)}))
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the held send returned: %v", err)
+	default:
+	}
+	close(hold.release)
+	must(t, <-first)
 }
