@@ -416,59 +416,43 @@ func (p *Provider) runSender(partition int) {
 // sent at all.
 func (p *Provider) sendRound(ctx context.Context, partition int, reqs []*sendReq) []error {
 	errs := make([]error, len(reqs))
-	var (
-		bodies [][]byte
-		owners []int // request index of each body in bodies
-		size   int
-	)
-	flush := func() {
-		if len(bodies) == 0 {
-			return
-		}
-		var err error
-		if len(bodies) == 1 {
-			err = p.sendAlone(ctx, partition, bodies[0], time.Time{})
-		} else {
-			err = p.enqueue(ctx, p.control[partition], p.controlQueueName(partition), packText(bodies, nil), 0)
-		}
-		if err != nil {
-			for _, o := range owners {
-				if errs[o] == nil {
-					errs[o] = err
-				}
-			}
-		}
-		bodies, owners, size = bodies[:0], owners[:0], 0
-	}
+	var bodies [][]byte
+	var owners []int // request index of each body
 	for ri, r := range reqs {
 		if err := r.ctx.Err(); err != nil {
 			errs[ri] = err
 			continue
 		}
 		for _, b := range r.bodies {
-			if errs[ri] != nil {
-				break
-			}
-			if len(b) > maxQueueText/2 {
-				// Too large to share: alone, spilled to a blob if need be.
-				flush()
-				if errs[ri] == nil {
-					bodies, owners = append(bodies, b), append(owners, ri)
-					flush()
-				}
-				continue
-			}
-			if len(bodies) == maxPackParts || size+len(b)+1 > maxQueueText-64 {
-				flush()
-				if errs[ri] != nil {
-					break
-				}
-			}
 			bodies, owners = append(bodies, b), append(owners, ri)
-			size += len(b) + 1
 		}
 	}
-	flush()
+	for _, rg := range packRanges(bodies) {
+		// A request whose earlier put failed sends nothing more.
+		var group [][]byte
+		var from []int
+		for i := rg[0]; i < rg[1]; i++ {
+			if errs[owners[i]] == nil {
+				group, from = append(group, bodies[i]), append(from, owners[i])
+			}
+		}
+		var err error
+		switch len(group) {
+		case 0:
+			continue
+		case 1:
+			err = p.sendAlone(ctx, partition, group[0], time.Time{})
+		default:
+			err = p.enqueue(ctx, p.control[partition], p.controlQueueName(partition), packText(group, nil), 0)
+		}
+		if err != nil {
+			for _, o := range from {
+				if errs[o] == nil {
+					errs[o] = err
+				}
+			}
+		}
+	}
 	return errs
 }
 
@@ -510,31 +494,26 @@ func partsOf(fs []*fetched) []int {
 	return out
 }
 
-// packGroups splits encoded bodies, in order, into the groups that share a
-// queue message: at most maxPackParts and about maxQueueText bytes each; a
-// body over half of that goes alone.
-func packGroups(bodies [][]byte) [][][]byte {
-	var groups [][][]byte
-	var cur [][]byte
-	size := 0
-	flush := func() {
-		if len(cur) > 0 {
-			groups = append(groups, cur)
-			cur, size = nil, 0
+// packRanges splits encoded bodies, in order, into the runs [from, to) that
+// share a queue message: at most maxPackParts and about maxQueueText bytes
+// each; a body over half of that goes alone.
+func packRanges(bodies [][]byte) [][2]int {
+	var out [][2]int
+	from, size := 0, 0
+	for i, b := range bodies {
+		alone := len(b) > maxQueueText/2
+		if i > from && (alone || i-from == maxPackParts || size+len(b)+1 > maxQueueText-64) {
+			out = append(out, [2]int{from, i})
+			from, size = i, 0
 		}
-	}
-	for _, b := range bodies {
-		if len(b) > maxQueueText/2 {
-			flush()
-			groups = append(groups, [][]byte{b})
-			continue
-		}
-		if len(cur) == maxPackParts || size+len(b)+1 > maxQueueText-64 {
-			flush()
-		}
-		cur = append(cur, b)
 		size += len(b) + 1
+		if alone {
+			out = append(out, [2]int{i, i + 1})
+			from, size = i+1, 0
+		}
 	}
-	flush()
-	return groups
+	if from < len(bodies) {
+		out = append(out, [2]int{from, len(bodies)})
+	}
+	return out
 }

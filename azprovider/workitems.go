@@ -72,8 +72,8 @@ func (p *Provider) EnqueueActivities(ctx context.Context, tasks []*core.Activity
 	if p.opts.NoMessagePacking {
 		return parallel(len(kept), maxParallel, func(i int) error { return p.putWorkItems(ctx, kept[i:i+1]) })
 	}
-	groups := packGroups(kept)
-	return parallel(len(groups), maxParallel, func(i int) error { return p.putWorkItems(ctx, groups[i]) })
+	ranges := packRanges(kept)
+	return parallel(len(ranges), maxParallel, func(i int) error { return p.putWorkItems(ctx, kept[ranges[i][0]:ranges[i][1]]) })
 }
 
 // putWorkItems puts encoded work items in one queue message: one alone as

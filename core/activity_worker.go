@@ -90,12 +90,7 @@ func (r *Runtime) releaseActivitySlot() {
 // and the new owner runs it again.
 func (r *Runtime) runLocal(p int, t *ActivityTask) {
 	r.stats.activitiesLocal.Add(1)
-	r.bg.Add(1)
-	r.busy.Add(1)
-	go func() {
-		defer r.bg.Done()
-		defer r.busy.Add(-1)
-		defer r.releaseActivitySlot()
+	r.inSlot(func() {
 		ctx, cancel := r.activityContext(t)
 		defer cancel()
 		labels := pprof.Labels("partition", strconv.Itoa(p), "kind", "activity", "activity", t.Name)
@@ -107,6 +102,19 @@ func (r *Runtime) runLocal(p int, t *ActivityTask) {
 		if w := r.worker(p); w != nil {
 			w.deliver(msg)
 		}
+	})
+}
+
+// inSlot runs f in a goroutine of its own, in an activity slot the caller
+// holds, which it gives back when f returns.
+func (r *Runtime) inSlot(f func()) {
+	r.bg.Add(1)
+	r.busy.Add(1)
+	go func() {
+		defer r.bg.Done()
+		defer r.busy.Add(-1)
+		defer r.releaseActivitySlot()
+		f()
 	}()
 }
 
@@ -212,14 +220,7 @@ func (r *Runtime) pollActivities() {
 		interval = o.PollMinInterval
 		for _, item := range items {
 			r.stats.activitiesRemote.Add(1)
-			r.bg.Add(1)
-			r.busy.Add(1)
-			go func() {
-				defer r.bg.Done()
-				defer r.busy.Add(-1)
-				defer r.releaseActivitySlot()
-				r.runWorkItem(item)
-			}()
+			r.inSlot(func() { r.runWorkItem(item) })
 		}
 	}
 }
